@@ -1,0 +1,3 @@
+export * from './tokens';
+export * from './registry';
+export * from './container';

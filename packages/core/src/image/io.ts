@@ -1,0 +1,191 @@
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import sharp from 'sharp';
+import type { Metadata, OutputInfo } from 'sharp';
+import { InputError } from '../errors';
+import { writeFileAtomic } from '../fsutil';
+import { Tensor4 } from '../tensor';
+
+/** Default decompression-bomb guard: 64 megapixels. */
+export const DEFAULT_PIXEL_LIMIT = 64 * 1024 * 1024;
+
+/** What to do with an alpha channel: drop it, or return it as a hole mask (transparent = hole). */
+export type AlphaMode = 'drop' | 'mask';
+
+export interface ReadImageOptions {
+  /** Refuse images with more pixels than this before decoding (default {@link DEFAULT_PIXEL_LIMIT}). */
+  pixelLimit?: number;
+  /**
+   * `drop` (default): the alpha channel is discarded (colour values are used as stored, not premultiplied).
+   * `mask`: the alpha channel becomes {@link LoadedImage.alphaMask}: alpha < 0.5 → hole (1), else known (0).
+   */
+  alpha?: AlphaMode;
+  /** Output channels: `keep` (default: 1 for gray, 3 for colour), or force 1 (luma) or 3 (gray repeated). */
+  channels?: 'keep' | 1 | 3;
+}
+
+export interface LoadedImage {
+  /** [1, C, H, W] in [-1, 1]. */
+  tensor: Tensor4;
+  width: number;
+  height: number;
+  /** Bits per sample of the file: 8 or 16. */
+  bitDepth: 8 | 16;
+  /** Channels in the file, alpha included. */
+  fileChannels: number;
+  /** Whether the file had an alpha channel. */
+  hasAlpha: boolean;
+  /** [1, 1, H, W] hole mask from alpha (only with `alpha: 'mask'` and an alpha channel). */
+  alphaMask?: Tensor4;
+  /** The file's format (png, jpeg, webp, tiff, …). */
+  format: string;
+}
+
+/**
+ * Read an image file into a float32 NCHW tensor in [-1, 1].
+ * 8-bit values v map to v/127.5 − 1 (so an 8-bit round trip is bit-exact); 16-bit values to v/32767.5 − 1.
+ * Throws {@link InputError} naming the file when it is missing, unreadable, corrupt or over the pixel limit.
+ */
+export async function readImage(file: string, options: ReadImageOptions = {}): Promise<LoadedImage> {
+  const limit = options.pixelLimit ?? DEFAULT_PIXEL_LIMIT;
+  let input: Buffer;
+  try {
+    input = await fs.readFile(file);
+  } catch (err) {
+    throw new InputError(`cannot read image ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, file, { cause: err });
+  }
+  return decodeImage(input, file, { ...options, pixelLimit: limit });
+}
+
+/** Like {@link readImage} on bytes already in memory; `name` is used in messages. */
+export async function decodeImage(input: Uint8Array, name: string, options: ReadImageOptions = {}): Promise<LoadedImage> {
+  const limit = options.pixelLimit ?? DEFAULT_PIXEL_LIMIT;
+  let meta: Metadata;
+  try {
+    meta = await sharp(input, { limitInputPixels: false }).metadata(); // header only
+  } catch (err) {
+    throw new InputError(`${name} is not a readable image (${(err as Error).message})`, name, { cause: err });
+  }
+  const width = meta.width ?? 0, height = meta.height ?? 0;
+  if (!width || !height) throw new InputError(`${name} has no pixel size in its header`, name);
+  if (width * height > limit) {
+    throw new InputError(
+      `${name} is ${width}x${height} = ${width * height} pixels, over the limit of ${limit} (decompression-bomb guard; raise pixelLimit to allow it)`,
+      name,
+    );
+  }
+  const sixteen = meta.depth === 'ushort' || meta.depth === 'short';
+  const fileChannels = meta.channels ?? 3;
+  const hasAlpha = !!meta.hasAlpha;
+  const gray = fileChannels - (hasAlpha ? 1 : 0) === 1;
+  let pipe = sharp(input, { limitInputPixels: limit, failOn: 'warning' });
+  if (sixteen) pipe = pipe.toColourspace(gray ? 'grey16' : 'rgb16');
+  else pipe = pipe.toColourspace(gray ? 'b-w' : 'srgb');
+  let raw: { data: Buffer; info: OutputInfo };
+  try {
+    raw = await pipe.raw(sixteen ? { depth: 'ushort' } : undefined).toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw new InputError(`${name} could not be decoded: ${(err as Error).message}`, name, { cause: err });
+  }
+  const ch = raw.info.channels;
+  const colour = hasAlpha ? ch - 1 : ch;
+  const hw = width * height;
+  const maxv = sixteen ? 65535 : 255;
+  const sample = sixteen
+    ? (i: number) => raw.data.readUInt16LE(i * 2)
+    : (i: number) => raw.data[i];
+  const scale = 2 / maxv;
+  let tensor = new Tensor4([1, colour, height, width]);
+  const td = tensor.data;
+  for (let p = 0; p < hw; p++) {
+    for (let c = 0; c < colour; c++) td[c * hw + p] = sample(p * ch + c) * scale - 1;
+  }
+  let alphaMask: Tensor4 | undefined;
+  if (hasAlpha && options.alpha === 'mask') {
+    alphaMask = new Tensor4([1, 1, height, width]);
+    const half = maxv / 2;
+    for (let p = 0; p < hw; p++) alphaMask.data[p] = sample(p * ch + colour) < half ? 1 : 0;
+  }
+  const want = options.channels ?? 'keep';
+  if (want !== 'keep' && want !== colour) tensor = convertChannels(tensor, want);
+  return { tensor, width, height, bitDepth: sixteen ? 16 : 8, fileChannels, hasAlpha, alphaMask, format: meta.format ?? 'unknown' };
+}
+
+function convertChannels(t: Tensor4, want: 1 | 3): Tensor4 {
+  const hw = t.h * t.w;
+  const out = new Tensor4([t.n, want, t.h, t.w]);
+  for (let i = 0; i < t.n; i++) {
+    if (t.c === 1) {
+      for (let c = 0; c < want; c++) out.data.set(t.data.subarray(i * hw, (i + 1) * hw), (i * want + c) * hw);
+    } else {
+      const b = i * t.c * hw;
+      for (let p = 0; p < hw; p++) {
+        out.data[i * hw + p] = 0.299 * t.data[b + p] + 0.587 * t.data[b + hw + p] + 0.114 * t.data[b + 2 * hw + p];
+      }
+    }
+  }
+  return out;
+}
+
+/** Quantize one [-1,1] value to 8 bits: round((x + 1)·127.5), clamped. */
+export function quantize8(x: number): number {
+  const v = Math.round((x + 1) * 127.5);
+  return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+
+/** Round-trip a tensor through 8-bit quantization in place (what writing and re-reading a PNG does). */
+export function quantizeTensor8(t: Tensor4): Tensor4 {
+  const d = t.data;
+  for (let i = 0; i < d.length; i++) d[i] = quantize8(d[i]) / 127.5 - 1;
+  return t;
+}
+
+export type ImageFormat = 'png' | 'jpeg' | 'webp';
+
+export interface WriteImageOptions {
+  /** Format; default from the extension (.png, .jpg/.jpeg, .webp). */
+  format?: ImageFormat;
+  /** JPEG/WebP quality 1–100 (default 95). WebP with quality 100 is written lossless. */
+  quality?: number;
+  /** Which image of the batch (default 0). */
+  index?: number;
+}
+
+/** Encode image `index` of a [N, C, H, W] tensor (C = 1, 3 or 4) in [-1, 1] to 8-bit bytes. */
+export async function encodeImage(t: Tensor4, format: ImageFormat, options: WriteImageOptions = {}): Promise<Buffer> {
+  const i = options.index ?? 0;
+  const { c, h, w } = t;
+  if (c !== 1 && c !== 3 && c !== 4) throw new InputError(`cannot encode an image with ${c} channels (1, 3 or 4)`);
+  if (i < 0 || i >= t.n) throw new InputError(`image index ${i} is outside the batch of ${t.n}`);
+  const hw = h * w;
+  const buf = Buffer.alloc(hw * c);
+  const base = i * c * hw;
+  for (let p = 0; p < hw; p++) for (let ch = 0; ch < c; ch++) buf[p * c + ch] = quantize8(t.data[base + ch * hw + p]);
+  let img = sharp(buf, { raw: { width: w, height: h, channels: c as 1 | 3 | 4 } });
+  if (c === 1) img = img.toColourspace('b-w'); // otherwise sharp writes gray as RGB
+  const q = options.quality ?? 95;
+  switch (format) {
+    case 'png':
+      return img.png({ compressionLevel: 6 }).toBuffer();
+    case 'jpeg':
+      return img.jpeg({ quality: q }).toBuffer();
+    case 'webp':
+      return img.webp(q >= 100 ? { lossless: true } : { quality: q }).toBuffer();
+  }
+}
+
+/** The format implied by a file name's extension. */
+export function formatFromPath(file: string): ImageFormat {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.png') return 'png';
+  if (ext === '.jpg' || ext === '.jpeg') return 'jpeg';
+  if (ext === '.webp') return 'webp';
+  throw new InputError(`cannot write ${file}: unknown image extension "${ext}" (use .png, .jpg or .webp)`, file);
+}
+
+/** Write image `index` of `t` to `file` atomically (temp file + rename). */
+export async function writeImage(file: string, t: Tensor4, options: WriteImageOptions = {}): Promise<void> {
+  const format = options.format ?? formatFromPath(file);
+  const bytes = await encodeImage(t, format, options);
+  await writeFileAtomic(file, bytes);
+}

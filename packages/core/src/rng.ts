@@ -1,0 +1,186 @@
+/**
+ * Seeded random numbers: xoshiro128** (Blackman & Vigna) seeded through splitmix32.
+ * Every stochastic component of diff2s takes an {@link Rng}; the same seed gives the same bytes on any machine
+ * (all arithmetic is 32-bit integer, Gaussians by Box–Muller in float64 then stored as float32).
+ */
+
+/** Serializable generator state (for checkpoints / resume). */
+export interface RngState {
+  s: [number, number, number, number];
+  spare: number | null;
+  key: [number, number, number, number];
+}
+
+function splitmix32(state: { x: number }): number {
+  state.x = (state.x + 0x9e3779b9) | 0;
+  let z = state.x;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
+function hashString(s: string): number {
+  // FNV-1a 32-bit
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+function keyFrom(words: number[]): [number, number, number, number] {
+  const st = { x: 0 };
+  const out: number[] = [];
+  let acc = 0x243f6a88;
+  for (const w of words) {
+    st.x = (acc ^ w) | 0;
+    acc = splitmix32(st);
+  }
+  st.x = acc | 0;
+  for (let i = 0; i < 4; i++) out.push(splitmix32(st));
+  if ((out[0] | out[1] | out[2] | out[3]) === 0) out[0] = 1; // xoshiro state must not be all zero
+  return out as [number, number, number, number];
+}
+
+export class Rng {
+  private s0: number;
+  private s1: number;
+  private s2: number;
+  private s3: number;
+  private spare: number | null = null;
+  /** Seed material this generator started from; {@link derive} hashes it, so derived streams ignore consumption. */
+  private key: [number, number, number, number];
+
+  /** A generator from an integer (or string) seed. */
+  constructor(seed: number | string = 0) {
+    const words = typeof seed === 'string' ? [hashString(seed), seed.length] : splitSeed(seed);
+    this.key = keyFrom(words);
+    [this.s0, this.s1, this.s2, this.s3] = this.key;
+  }
+
+  /** Restore a generator from {@link getState}. */
+  static fromState(state: RngState): Rng {
+    const r = new Rng(0);
+    r.setState(state);
+    return r;
+  }
+
+  getState(): RngState {
+    return { s: [this.s0, this.s1, this.s2, this.s3], spare: this.spare, key: [...this.key] as RngState['key'] };
+  }
+
+  setState(state: RngState): void {
+    [this.s0, this.s1, this.s2, this.s3] = state.s.map((v) => v >>> 0) as RngState['s'];
+    this.spare = state.spare;
+    this.key = [...state.key] as RngState['key'];
+  }
+
+  /** Next uniformly distributed unsigned 32-bit integer. */
+  nextUint32(): number {
+    const s0 = this.s0, s1 = this.s1, s2 = this.s2, s3 = this.s3;
+    const r = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
+    const t = s1 << 9;
+    let n2 = s2 ^ s0;
+    let n3 = s3 ^ s1;
+    const n1 = s1 ^ n2;
+    const n0 = s0 ^ n3;
+    n2 ^= t;
+    n3 = rotl(n3, 11);
+    this.s0 = n0 >>> 0;
+    this.s1 = n1 >>> 0;
+    this.s2 = n2 >>> 0;
+    this.s3 = n3 >>> 0;
+    return r;
+  }
+
+  /** Uniform float in [0, 1) with 53 random bits. */
+  uniform(): number {
+    const hi = this.nextUint32() >>> 5; // 27 bits
+    const lo = this.nextUint32() >>> 6; // 26 bits
+    return (hi * 67108864 + lo) / 9007199254740992;
+  }
+
+  /** Uniform integer in [0, n). */
+  int(n: number): number {
+    if (!(n > 0)) throw new RangeError(`Rng.int needs n > 0, got ${n}`);
+    return Math.floor(this.uniform() * n);
+  }
+
+  /** Uniform float in [lo, hi). */
+  range(lo: number, hi: number): number {
+    return lo + (hi - lo) * this.uniform();
+  }
+
+  /** One standard normal draw (Box–Muller, pairs cached). */
+  normal(): number {
+    if (this.spare !== null) {
+      const v = this.spare;
+      this.spare = null;
+      return v;
+    }
+    let u = 0;
+    while (u === 0) u = this.uniform();
+    const v = this.uniform();
+    const r = Math.sqrt(-2 * Math.log(u));
+    const a = 2 * Math.PI * v;
+    this.spare = r * Math.sin(a);
+    return r * Math.cos(a);
+  }
+
+  /** Fill `out` with N(mean, std²) draws; returns `out`. */
+  fillNormal(out: Float32Array, mean = 0, std = 1): Float32Array {
+    for (let i = 0; i < out.length; i++) out[i] = mean + std * this.normal();
+    return out;
+  }
+
+  /** Fill `out` with U[lo, hi) draws; returns `out`. */
+  fillUniform(out: Float32Array, lo = 0, hi = 1): Float32Array {
+    for (let i = 0; i < out.length; i++) out[i] = lo + (hi - lo) * this.uniform();
+    return out;
+  }
+
+  /** In-place Fisher–Yates shuffle. */
+  shuffle<T>(items: T[]): T[] {
+    for (let i = items.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      [items[i], items[j]] = [items[j], items[i]];
+    }
+    return items;
+  }
+
+  /**
+   * An independent stream split off this one (consumes 4 draws of this generator).
+   * Use for handing a child its own generator in sequential code.
+   */
+  split(): Rng {
+    const r = new Rng(0);
+    const k = keyFrom([this.nextUint32(), this.nextUint32(), this.nextUint32(), this.nextUint32()]);
+    r.setState({ s: k, spare: null, key: k });
+    return r;
+  }
+
+  /**
+   * A stream derived from this generator's seed and a label, independent of how much this generator has been used:
+   * `rng.derive('worker-1')` gives the same stream whenever it is asked. For parallel parts.
+   */
+  derive(label: string | number): Rng {
+    const r = new Rng(0);
+    const lab = typeof label === 'number' ? splitSeed(label) : [hashString(label), label.length + 0x5bd1e995];
+    const k = keyFrom([...this.key, ...lab]);
+    r.setState({ s: k, spare: null, key: k });
+    return r;
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return (x << k) | (x >>> (32 - k));
+}
+
+function splitSeed(seed: number): number[] {
+  if (!Number.isFinite(seed)) throw new RangeError(`seed must be a finite number, got ${seed}`);
+  const s = Math.trunc(seed);
+  const lo = s >>> 0;
+  const hi = Math.floor(s / 4294967296) >>> 0;
+  return [lo, hi, s < 0 ? 1 : 0];
+}
