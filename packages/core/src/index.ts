@@ -17,5 +17,8 @@ export * from './guide';
 export * from './samplers';
 export * from './image/io';
 export * from './image/mask';
+export * from './masks/generators';
+export * from './testing/denoisers';
 export * from './di';
 export * from './module';
+export * from './metrics';

@@ -52,4 +52,9 @@ export interface Sampler {
   sample(request: SampleRequest): Promise<Tensor4>;
   /** Denoiser evaluations a request starting at step `tStart` will make (for progress bars). */
   plannedSteps(tStart: number, schedule: NoiseSchedule): number;
+  /**
+   * The step a request without `start` begins at (T for most samplers; SDEdit's t₀; RePaint's configured t_T).
+   * Optional: absent means T. Use `plannedSteps(sampler.defaultStartStep?.(schedule) ?? schedule.T, schedule)`.
+   */
+  defaultStartStep?(schedule: NoiseSchedule): number;
 }

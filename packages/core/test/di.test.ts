@@ -60,7 +60,7 @@ describe('DI container and registries', () => {
     }
     expect(err).toBeInstanceOf(UnknownNameError);
     expect((err as Error).message).toBe('unknown guide "lama"; registered: echo (at guide.type)');
-    expect(() => c.samplers.get('nope')).toThrow(/registered: identity/);
+    expect(() => c.samplers.get('nope')).toThrow(/registered: ddim, ddpm, identity, repaint, sdedit/);
   });
 
   it('config of a registered part is validated with key paths', () => {
