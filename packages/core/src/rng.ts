@@ -44,10 +44,8 @@ function keyFrom(words: number[]): [number, number, number, number] {
 }
 
 export class Rng {
-  private s0: number;
-  private s1: number;
-  private s2: number;
-  private s3: number;
+  /** xoshiro128** state as int32 (a typed array keeps V8 from boxing values ≥ 2³¹). */
+  private readonly st = new Int32Array(4);
   private spare: number | null = null;
   /** Seed material this generator started from; {@link derive} hashes it, so derived streams ignore consumption. */
   private key: [number, number, number, number];
@@ -56,7 +54,7 @@ export class Rng {
   constructor(seed: number | string = 0) {
     const words = typeof seed === 'string' ? [hashString(seed), seed.length] : splitSeed(seed);
     this.key = keyFrom(words);
-    [this.s0, this.s1, this.s2, this.s3] = this.key;
+    this.st.set(this.key.map((v) => v | 0));
   }
 
   /** Restore a generator from {@link getState}. */
@@ -67,31 +65,29 @@ export class Rng {
   }
 
   getState(): RngState {
-    return { s: [this.s0, this.s1, this.s2, this.s3], spare: this.spare, key: [...this.key] as RngState['key'] };
+    const s = this.st;
+    return { s: [s[0] >>> 0, s[1] >>> 0, s[2] >>> 0, s[3] >>> 0], spare: this.spare, key: [...this.key] as RngState['key'] };
   }
 
   setState(state: RngState): void {
-    [this.s0, this.s1, this.s2, this.s3] = state.s.map((v) => v >>> 0) as RngState['s'];
+    this.st.set(state.s.map((v) => v | 0));
     this.spare = state.spare;
     this.key = [...state.key] as RngState['key'];
   }
 
   /** Next uniformly distributed unsigned 32-bit integer. */
   nextUint32(): number {
-    const s0 = this.s0, s1 = this.s1, s2 = this.s2, s3 = this.s3;
-    const r = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
+    const s = this.st;
+    const s1 = s[1];
+    const r = Math.imul(rotl(Math.imul(s1, 5), 7), 9);
     const t = s1 << 9;
-    let n2 = s2 ^ s0;
-    let n3 = s3 ^ s1;
-    const n1 = s1 ^ n2;
-    const n0 = s0 ^ n3;
-    n2 ^= t;
-    n3 = rotl(n3, 11);
-    this.s0 = n0 >>> 0;
-    this.s1 = n1 >>> 0;
-    this.s2 = n2 >>> 0;
-    this.s3 = n3 >>> 0;
-    return r;
+    s[2] ^= s[0];
+    s[3] ^= s1;
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 11);
+    return r >>> 0;
   }
 
   /** Uniform float in [0, 1) with 53 random bits. */
@@ -112,20 +108,22 @@ export class Rng {
     return lo + (hi - lo) * this.uniform();
   }
 
-  /** One standard normal draw (Box–Muller, pairs cached). */
+  /** One standard normal draw (Marsaglia's polar method on 32-bit uniforms, pairs cached). */
   normal(): number {
     if (this.spare !== null) {
       const v = this.spare;
       this.spare = null;
       return v;
     }
-    let u = 0;
-    while (u === 0) u = this.uniform();
-    const v = this.uniform();
-    const r = Math.sqrt(-2 * Math.log(u));
-    const a = 2 * Math.PI * v;
-    this.spare = r * Math.sin(a);
-    return r * Math.cos(a);
+    let u: number, v: number, q: number;
+    do {
+      u = this.nextUint32() * 4.656612873077393e-10 - 1; // 2^-31
+      v = this.nextUint32() * 4.656612873077393e-10 - 1;
+      q = u * u + v * v;
+    } while (q >= 1 || q === 0);
+    const m = Math.sqrt((-2 * Math.log(q)) / q);
+    this.spare = v * m;
+    return u * m;
   }
 
   /** Fill `out` with N(mean, std²) draws; returns `out`. */
