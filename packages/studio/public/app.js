@@ -1,0 +1,843 @@
+/* diff2s studio — the page. Plain JS, no build step, no external resources. */
+(function () {
+  'use strict';
+
+  const $ = (id) => document.getElementById(id);
+  const HOLE_RGB = [255, 92, 122];
+
+  const el = {
+    serverState: $('server-state'),
+    error: $('error'), errorText: $('error-text'), errorClose: $('error-close'),
+    openImage: $('open-image'), openMask: $('open-mask'), maskKnownWhite: $('mask-known-white'),
+    toolBrush: $('tool-brush'), toolEraser: $('tool-eraser'),
+    brushSize: $('brush-size'), brushSizeOut: $('brush-size-out'),
+    undo: $('undo'), redo: $('redo'), clear: $('clear'), invert: $('invert'),
+    stage: $('stage'), wrap: $('canvas-wrap'), imageCanvas: $('image-canvas'), maskCanvas: $('mask-canvas'),
+    cursor: $('cursor'), empty: $('empty'), imageInfo: $('image-info'), examples: $('examples'),
+    openConfig: $('open-config'), configInfo: $('config-info'),
+    guide: $('guide'), guideDesc: $('guide-desc'), guideOptions: $('guide-options'), guideJson: $('guide-json'),
+    refinerSet: $('refiner-set'), refinerOn: $('refiner-on'), refinerMissing: $('refiner-missing'),
+    tk: $('tk'), tkRange: $('tk-range'), sampler: $('sampler'), samplerOptions: $('sampler-options'),
+    seed: $('seed'), seedRandom: $('seed-random'), samples: $('samples'), modelRow: $('model-row'), model: $('model'),
+    run: $('run'), cancel: $('cancel'),
+    progress: $('progress'), progressLabel: $('progress-label'), progressSteps: $('progress-steps'), progressBar: $('progress-bar'),
+    previewFig: $('preview-fig'), preview: $('preview'),
+    results: $('results'), sampleTabs: $('sample-tabs'), useResult: $('use-result'),
+    stage1Fig: $('stage1-fig'), stage2Fig: $('stage2-fig'), stage1Img: $('stage1-img'), stage2Img: $('stage2-img'),
+    download1: $('download-stage1'), download2: $('download-stage2'),
+    compare: $('compare'), compareBeforeSel: $('compare-before'), compareBefore: $('compare-before-img'),
+    compareAfter: $('compare-after-img'), compareLine: $('compare-line'), compareSlider: $('compare-slider'),
+  };
+
+  const state = {
+    info: null,
+    limits: { maxUploadBytes: Infinity, maxPixels: Infinity },
+    width: 0, height: 0, imageName: 'image',
+    tool: 'brush',
+    undo: [], redo: [],
+    drawing: null,
+    guideOptions: {},   // guide type -> options object
+    samplerOptions: {}, // sampler type -> options object
+    job: null,          // { id, es, terminal }
+    result: null,       // done payload
+    sample: 0,
+    inputPreviewUrl: null,
+  };
+
+  const imageCtx = el.imageCanvas.getContext('2d', { willReadFrequently: true });
+  const maskCtx = el.maskCanvas.getContext('2d', { willReadFrequently: true });
+
+  // ---------- errors & status ----------
+  function showError(message) {
+    el.errorText.textContent = String(message || 'Something went wrong.');
+    el.error.hidden = false;
+  }
+  function clearError() { el.error.hidden = true; el.errorText.textContent = ''; }
+  el.errorClose.addEventListener('click', clearError);
+
+  async function readError(res) {
+    let msg = `${res.status} ${res.statusText}`;
+    try {
+      const text = await res.text();
+      try {
+        const j = JSON.parse(text);
+        if (j && j.error) msg = j.error;
+      } catch (_) { if (text.trim()) msg = text.trim(); }
+    } catch (_) { /* keep status */ }
+    return msg;
+  }
+
+  async function api(path, init) {
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch (err) {
+      throw new Error(`Cannot reach the studio server (${err && err.message ? err.message : err}). Is it still running?`);
+    }
+    if (!res.ok) throw new Error(await readError(res));
+    return res;
+  }
+
+  // ---------- startup ----------
+  async function init() {
+    try {
+      const info = await (await api('/api/info')).json();
+      state.info = info;
+      state.limits = info.limits || state.limits;
+      setupForm(info);
+      el.serverState.textContent = 'ready';
+      el.serverState.className = 'pill ok';
+    } catch (err) {
+      el.serverState.textContent = 'offline';
+      el.serverState.className = 'pill bad';
+      showError(`Could not load the studio settings: ${err.message}`);
+    }
+    loadExamples();
+    updateButtons();
+  }
+
+  async function loadExamples() {
+    try {
+      const list = await (await api('/api/examples')).json();
+      el.examples.textContent = '';
+      if (!list.length) { el.examples.innerHTML = '<span class="muted">No examples shipped.</span>'; return; }
+      for (const ex of list) {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'example';
+        b.dataset.id = ex.id;
+        b.title = ex.name;
+        const img = document.createElement('img');
+        img.src = ex.image;
+        img.alt = '';
+        const cap = document.createElement('span');
+        cap.textContent = ex.name;
+        b.append(img, cap);
+        b.addEventListener('click', () => loadExample(ex));
+        el.examples.append(b);
+      }
+    } catch (err) {
+      el.examples.innerHTML = '';
+      const s = document.createElement('span');
+      s.className = 'muted';
+      s.textContent = `Examples unavailable: ${err.message}`;
+      el.examples.append(s);
+    }
+  }
+
+  async function loadExample(ex) {
+    clearError();
+    try {
+      const img = await loadImageFromUrl(ex.image);
+      setImage(img, ex.id);
+      if (ex.mask) {
+        const m = await loadImageFromUrl(ex.mask);
+        applyMaskImage(m, false);
+      }
+    } catch (err) { showError(`Could not load the example: ${err.message}`); }
+  }
+
+  // ---------- image ----------
+  function loadImageFromUrl(url) {
+    return new Promise((resolve, reject) => {
+      const img = new Image();
+      img.onload = () => resolve(img);
+      img.onerror = () => reject(new Error('the file is not an image this browser can read'));
+      img.src = url;
+    });
+  }
+
+  async function openImageFile(file) {
+    clearError();
+    if (!file) return;
+    if (file.type && !file.type.startsWith('image/')) { showError(`${file.name} is not an image.`); return; }
+    const url = URL.createObjectURL(file);
+    try {
+      const img = await loadImageFromUrl(url);
+      setImage(img, file.name.replace(/\.[^.]*$/, '') || 'image');
+    } catch (err) {
+      showError(`Could not open ${file.name}: ${err.message}`);
+    } finally {
+      URL.revokeObjectURL(url);
+    }
+  }
+
+  function setImage(img, name) {
+    const w = img.naturalWidth || img.width, h = img.naturalHeight || img.height;
+    if (!w || !h) { showError('The image has no size.'); return false; }
+    if (w * h > state.limits.maxPixels) {
+      showError(`The image is ${w}×${h} = ${w * h} pixels, over the studio's limit of ${state.limits.maxPixels} pixels. Use a smaller image.`);
+      return false;
+    }
+    state.width = w; state.height = h; state.imageName = name;
+    el.imageCanvas.width = w; el.imageCanvas.height = h;
+    el.maskCanvas.width = w; el.maskCanvas.height = h;
+    imageCtx.clearRect(0, 0, w, h);
+    imageCtx.drawImage(img, 0, 0, w, h);
+    maskCtx.clearRect(0, 0, w, h);
+    state.undo = []; state.redo = [];
+    state.inputPreviewUrl = null;
+    el.wrap.hidden = false;
+    el.empty.hidden = true;
+    el.stage.classList.remove('empty');
+    fitCanvas();
+    updateMaskInfo();
+    return true;
+  }
+
+  function fitCanvas() {
+    if (!state.width) return;
+    const box = el.stage.getBoundingClientRect();
+    const availW = Math.max(50, box.width - 16);
+    const availH = Math.max(160, Math.min(window.innerHeight * 0.68, 900));
+    const scale = Math.min(availW / state.width, availH / state.height, 8);
+    const dw = Math.max(1, Math.round(state.width * scale)), dh = Math.max(1, Math.round(state.height * scale));
+    el.imageCanvas.style.width = dw + 'px';
+    el.imageCanvas.style.height = dh + 'px';
+    el.wrap.classList.toggle('pixelated', scale >= 3);
+  }
+  if ('ResizeObserver' in window) new ResizeObserver(() => fitCanvas()).observe(el.stage);
+  window.addEventListener('resize', fitCanvas);
+
+  el.openImage.addEventListener('change', () => { openImageFile(el.openImage.files[0]); el.openImage.value = ''; });
+  ['dragenter', 'dragover'].forEach((t) => el.stage.addEventListener(t, (e) => { e.preventDefault(); el.stage.classList.add('dragging'); }));
+  ['dragleave', 'drop'].forEach((t) => el.stage.addEventListener(t, () => el.stage.classList.remove('dragging')));
+  el.stage.addEventListener('drop', (e) => {
+    e.preventDefault();
+    const f = e.dataTransfer && e.dataTransfer.files && e.dataTransfer.files[0];
+    if (f) openImageFile(f);
+  });
+  window.addEventListener('paste', (e) => {
+    const items = e.clipboardData ? [...e.clipboardData.items] : [];
+    const it = items.find((i) => i.type.startsWith('image/'));
+    if (it) openImageFile(it.getAsFile());
+  });
+
+  // ---------- mask painting ----------
+  function setTool(tool) {
+    state.tool = tool;
+    el.toolBrush.classList.toggle('active', tool === 'brush');
+    el.toolEraser.classList.toggle('active', tool === 'eraser');
+    el.toolBrush.setAttribute('aria-pressed', String(tool === 'brush'));
+    el.toolEraser.setAttribute('aria-pressed', String(tool === 'eraser'));
+    el.cursor.classList.toggle('eraser', tool === 'eraser');
+  }
+  el.toolBrush.addEventListener('click', () => setTool('brush'));
+  el.toolEraser.addEventListener('click', () => setTool('eraser'));
+  el.brushSize.addEventListener('input', () => { el.brushSizeOut.textContent = el.brushSize.value; sizeCursor(); });
+
+  function displayScale() {
+    const r = el.maskCanvas.getBoundingClientRect();
+    return r.width ? state.width / r.width : 1;
+  }
+  function toImage(e) {
+    const r = el.maskCanvas.getBoundingClientRect();
+    return { x: (e.clientX - r.left) * (state.width / r.width), y: (e.clientY - r.top) * (state.height / r.height) };
+  }
+  function sizeCursor() {
+    const d = Number(el.brushSize.value);
+    el.cursor.style.width = d + 'px';
+    el.cursor.style.height = d + 'px';
+  }
+  function moveCursor(e) {
+    const r = el.wrap.getBoundingClientRect();
+    el.cursor.style.left = (e.clientX - r.left) + 'px';
+    el.cursor.style.top = (e.clientY - r.top) + 'px';
+  }
+
+  const MAX_UNDO_BYTES = 160 * 1024 * 1024;
+  function pushUndo() {
+    if (!state.width) return;
+    state.undo.push(maskCtx.getImageData(0, 0, state.width, state.height));
+    const per = state.width * state.height * 4;
+    const depth = Math.max(3, Math.min(40, Math.floor(MAX_UNDO_BYTES / per)));
+    while (state.undo.length > depth) state.undo.shift();
+    state.redo = [];
+  }
+  function swapHistory(from, to) {
+    if (!from.length) return;
+    to.push(maskCtx.getImageData(0, 0, state.width, state.height));
+    maskCtx.putImageData(from.pop(), 0, 0);
+    updateMaskInfo();
+  }
+
+  function strokeTo(p) {
+    const d = state.drawing;
+    maskCtx.save();
+    maskCtx.globalCompositeOperation = state.tool === 'eraser' ? 'destination-out' : 'source-over';
+    maskCtx.strokeStyle = `rgb(${HOLE_RGB.join(',')})`;
+    maskCtx.fillStyle = maskCtx.strokeStyle;
+    maskCtx.lineCap = 'round';
+    maskCtx.lineJoin = 'round';
+    maskCtx.lineWidth = d.width;
+    if (d.last.x === p.x && d.last.y === p.y) {
+      maskCtx.beginPath();
+      maskCtx.arc(p.x, p.y, d.width / 2, 0, Math.PI * 2);
+      maskCtx.fill();
+    } else {
+      maskCtx.beginPath();
+      maskCtx.moveTo(d.last.x, d.last.y);
+      maskCtx.lineTo(p.x, p.y);
+      maskCtx.stroke();
+    }
+    maskCtx.restore();
+    d.last = p;
+  }
+
+  el.maskCanvas.addEventListener('pointerdown', (e) => {
+    if (!state.width || (e.pointerType === 'mouse' && e.button !== 0)) return;
+    e.preventDefault();
+    el.maskCanvas.setPointerCapture(e.pointerId);
+    pushUndo();
+    const p = toImage(e);
+    state.drawing = { id: e.pointerId, last: p, width: Math.max(1, Number(el.brushSize.value) * displayScale()) };
+    strokeTo(p);
+  });
+  el.maskCanvas.addEventListener('pointermove', (e) => {
+    el.cursor.hidden = e.pointerType === 'touch';
+    moveCursor(e);
+    if (state.drawing && state.drawing.id === e.pointerId) {
+      const evs = e.getCoalescedEvents ? e.getCoalescedEvents() : [e];
+      for (const ce of (evs.length ? evs : [e])) strokeTo(toImage(ce));
+    }
+  });
+  const endStroke = (e) => {
+    if (state.drawing && state.drawing.id === e.pointerId) {
+      state.drawing = null;
+      updateMaskInfo();
+    }
+  };
+  el.maskCanvas.addEventListener('pointerup', endStroke);
+  el.maskCanvas.addEventListener('pointercancel', endStroke);
+  el.maskCanvas.addEventListener('pointerenter', (e) => { sizeCursor(); el.cursor.hidden = e.pointerType === 'touch'; moveCursor(e); });
+  el.maskCanvas.addEventListener('pointerleave', () => { el.cursor.hidden = true; });
+
+  el.undo.addEventListener('click', () => swapHistory(state.undo, state.redo));
+  el.redo.addEventListener('click', () => swapHistory(state.redo, state.undo));
+  el.clear.addEventListener('click', () => {
+    if (!state.width) return;
+    pushUndo();
+    maskCtx.clearRect(0, 0, state.width, state.height);
+    updateMaskInfo();
+  });
+  el.invert.addEventListener('click', () => {
+    if (!state.width) return;
+    pushUndo();
+    const d = maskCtx.getImageData(0, 0, state.width, state.height);
+    const px = d.data;
+    for (let i = 0; i < px.length; i += 4) {
+      const hole = px[i + 3] >= 128;
+      px[i] = HOLE_RGB[0]; px[i + 1] = HOLE_RGB[1]; px[i + 2] = HOLE_RGB[2];
+      px[i + 3] = hole ? 0 : 255;
+    }
+    maskCtx.putImageData(d, 0, 0);
+    updateMaskInfo();
+  });
+  el.openMask.addEventListener('change', async () => {
+    const f = el.openMask.files[0];
+    el.openMask.value = '';
+    if (!f) return;
+    clearError();
+    if (!state.width) { showError('Open an image before loading its mask.'); return; }
+    const url = URL.createObjectURL(f);
+    try {
+      const img = await loadImageFromUrl(url);
+      pushUndo();
+      applyMaskImage(img, el.maskKnownWhite.checked);
+    } catch (err) {
+      showError(`Could not open the mask ${f.name}: ${err.message}`);
+    } finally { URL.revokeObjectURL(url); }
+  });
+
+  /** Draw a mask image (white = hole, or white = known) into the mask layer, scaled nearest-neighbour to the image. */
+  function applyMaskImage(img, knownWhite) {
+    const c = document.createElement('canvas');
+    c.width = state.width; c.height = state.height;
+    const ctx = c.getContext('2d', { willReadFrequently: true });
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(img, 0, 0, state.width, state.height);
+    const src = ctx.getImageData(0, 0, state.width, state.height).data;
+    const out = maskCtx.createImageData(state.width, state.height);
+    const px = out.data;
+    for (let i = 0; i < px.length; i += 4) {
+      const lum = 0.299 * src[i] + 0.587 * src[i + 1] + 0.114 * src[i + 2];
+      const white = src[i + 3] >= 128 && lum >= 128;
+      const hole = white !== knownWhite;
+      px[i] = HOLE_RGB[0]; px[i + 1] = HOLE_RGB[1]; px[i + 2] = HOLE_RGB[2];
+      px[i + 3] = hole ? 255 : 0;
+    }
+    maskCtx.putImageData(out, 0, 0);
+    updateMaskInfo();
+  }
+
+  function holeCount() {
+    if (!state.width) return 0;
+    const px = maskCtx.getImageData(0, 0, state.width, state.height).data;
+    let n = 0;
+    for (let i = 3; i < px.length; i += 4) if (px[i] >= 128) n++;
+    return n;
+  }
+
+  function updateMaskInfo() {
+    const n = holeCount();
+    state.holePixels = n;
+    if (state.width) {
+      const pct = (100 * n) / (state.width * state.height);
+      el.imageInfo.textContent = `${state.imageName} · ${state.width}×${state.height} · hole ${pct < 0.1 && n ? '<0.1' : pct.toFixed(1)} %`;
+      el.imageInfo.dataset.hole = String(n);
+    }
+    el.undo.disabled = !state.undo.length;
+    el.redo.disabled = !state.redo.length;
+    updateButtons();
+  }
+
+  window.addEventListener('keydown', (e) => {
+    const t = e.target;
+    if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT')) return;
+    const k = e.key.toLowerCase();
+    if ((e.ctrlKey || e.metaKey) && k === 'z') { e.preventDefault(); e.shiftKey ? el.redo.click() : el.undo.click(); }
+    else if ((e.ctrlKey || e.metaKey) && k === 'y') { e.preventDefault(); el.redo.click(); }
+    else if (k === 'b') setTool('brush');
+    else if (k === 'e') setTool('eraser');
+    else if (k === '[' || k === ']') {
+      el.brushSize.value = String(Number(el.brushSize.value) + (k === ']' ? 4 : -4));
+      el.brushSize.dispatchEvent(new Event('input'));
+    }
+  });
+
+  // ---------- pipeline form ----------
+  function setupForm(info) {
+    el.guide.textContent = '';
+    for (const g of info.guides) {
+      const o = document.createElement('option');
+      o.value = g.name; o.textContent = g.name;
+      el.guide.append(o);
+      if (g.options) state.guideOptions[g.name] = { ...g.options };
+    }
+    el.sampler.textContent = '';
+    for (const s of info.samplers) {
+      const o = document.createElement('option');
+      o.value = s; o.textContent = s;
+      el.sampler.append(o);
+    }
+    const maxTk = Math.max(1, info.maxTk || 1);
+    el.tk.max = String(maxTk); el.tkRange.max = String(maxTk);
+    if (!info.refinerAvailable) {
+      el.refinerOn.checked = false;
+      el.refinerOn.disabled = true;
+      el.refinerMissing.hidden = false;
+    }
+    if (info.models && info.models.length) {
+      el.model.textContent = '';
+      for (const m of info.models) {
+        const o = document.createElement('option');
+        o.value = m; o.textContent = m;
+        el.model.append(o);
+      }
+      el.modelRow.hidden = false;
+    }
+    applyPipeline(info.defaultPipeline);
+  }
+
+  function splitType(obj) {
+    const out = {};
+    for (const [k, v] of Object.entries(obj || {})) if (k !== 'type') out[k] = v;
+    return out;
+  }
+
+  function ensureOption(select, value) {
+    if (value && ![...select.options].some((o) => o.value === value)) {
+      const o = document.createElement('option');
+      o.value = value; o.textContent = value;
+      select.append(o);
+    }
+    if (value) select.value = value;
+  }
+
+  function applyPipeline(p) {
+    if (!p) return;
+    if (p.guide) {
+      ensureOption(el.guide, p.guide.type);
+      state.guideOptions[p.guide.type] = splitType(p.guide);
+    }
+    const r = p.refiner;
+    if (r) {
+      if (!el.refinerOn.disabled) el.refinerOn.checked = !!r.enabled;
+      if (r.tk !== undefined) setTk(r.tk);
+      if (r.sampler) {
+        ensureOption(el.sampler, r.sampler.type);
+        state.samplerOptions[r.sampler.type] = splitType(r.sampler);
+      }
+    } else if (!el.refinerOn.disabled) {
+      el.refinerOn.checked = false;
+    }
+    if (Number.isFinite(p.seed)) el.seed.value = String(p.seed);
+    if (Number.isFinite(p.samples)) el.samples.value = String(p.samples);
+    renderGuide();
+    renderSampler();
+    updateRefiner();
+  }
+
+  function setTk(v) {
+    const n = Math.round(Number(v));
+    if (!Number.isFinite(n)) return;
+    el.tk.value = String(n);
+    el.tkRange.value = String(n);
+  }
+  el.tk.addEventListener('input', () => { el.tkRange.value = el.tk.value; });
+  el.tkRange.addEventListener('input', () => { el.tk.value = el.tkRange.value; });
+  el.refinerOn.addEventListener('change', updateRefiner);
+  function updateRefiner() {
+    const on = el.refinerOn.checked;
+    for (const x of [el.tk, el.tkRange, el.sampler]) x.disabled = !on;
+    el.samplerOptions.querySelectorAll('input').forEach((x) => { x.disabled = !on; });
+  }
+
+  function renderOptions(container, opts, onChange) {
+    container.textContent = '';
+    for (const [k, v] of Object.entries(opts)) {
+      const row = document.createElement('label');
+      row.className = 'row';
+      const name = document.createElement('span');
+      name.textContent = k;
+      name.title = k;
+      let input;
+      if (typeof v === 'boolean') {
+        input = document.createElement('input');
+        input.type = 'checkbox';
+        input.checked = v;
+        input.addEventListener('change', () => { opts[k] = input.checked; onChange(); });
+      } else if (typeof v === 'number') {
+        input = document.createElement('input');
+        input.type = 'number';
+        input.step = 'any';
+        input.value = String(v);
+        input.addEventListener('change', () => { const n = Number(input.value); if (input.value.trim() !== '' && Number.isFinite(n)) opts[k] = n; onChange(); });
+      } else {
+        input = document.createElement('input');
+        input.type = 'text';
+        const isObj = v !== null && typeof v === 'object';
+        input.value = isObj ? JSON.stringify(v) : String(v);
+        input.addEventListener('change', () => {
+          if (isObj) {
+            try { opts[k] = JSON.parse(input.value); } catch (_) { showError(`${k}: not valid JSON`); return; }
+          } else opts[k] = input.value;
+          onChange();
+        });
+      }
+      input.dataset.option = k;
+      row.append(name, input);
+      container.append(row);
+    }
+  }
+
+  function renderGuide() {
+    const type = el.guide.value;
+    const g = state.info && state.info.guides.find((x) => x.name === type);
+    el.guideDesc.textContent = g ? g.description : '';
+    const opts = state.guideOptions[type] || (state.guideOptions[type] = {});
+    renderOptions(el.guideOptions, opts, syncGuideJson);
+    syncGuideJson();
+  }
+  function syncGuideJson() { el.guideJson.value = JSON.stringify(state.guideOptions[el.guide.value] || {}, null, 1); }
+  el.guide.addEventListener('change', renderGuide);
+  el.guideJson.addEventListener('change', () => {
+    try {
+      const v = el.guideJson.value.trim() ? JSON.parse(el.guideJson.value) : {};
+      if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('options must be a JSON object');
+      delete v.type;
+      state.guideOptions[el.guide.value] = v;
+      renderGuide();
+      clearError();
+    } catch (err) { showError(`Guide options: ${err.message}`); }
+  });
+  function renderSampler() {
+    const type = el.sampler.value;
+    const opts = state.samplerOptions[type] || (state.samplerOptions[type] = {});
+    renderOptions(el.samplerOptions, opts, () => undefined);
+    updateRefiner();
+  }
+  el.sampler.addEventListener('change', renderSampler);
+  el.seedRandom.addEventListener('click', () => { el.seed.value = String(Math.floor(Math.random() * 2147483647)); });
+
+  function readPipeline() {
+    const num = (input, what) => {
+      const n = Number(input.value);
+      if (input.value.trim() === '' || !Number.isFinite(n)) throw new Error(`${what} must be a number`);
+      return n;
+    };
+    const p = {
+      guide: { type: el.guide.value, ...(state.guideOptions[el.guide.value] || {}) },
+      seed: num(el.seed, 'Seed'),
+      samples: num(el.samples, 'Samples'),
+    };
+    if (el.refinerOn.checked) {
+      p.refiner = { enabled: true, tk: num(el.tk, 'T_k'), sampler: { type: el.sampler.value, ...(state.samplerOptions[el.sampler.value] || {}) } };
+    } else {
+      p.refiner = { enabled: false };
+    }
+    return p;
+  }
+
+  el.openConfig.addEventListener('change', async () => {
+    const f = el.openConfig.files[0];
+    el.openConfig.value = '';
+    if (!f) return;
+    clearError();
+    try {
+      if (f.size > 1024 * 1024) throw new Error('the file is over 1 MiB; a pipeline config is a small text file');
+      const text = await f.text();
+      const res = await api('/api/pipeline', { method: 'POST', headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: text });
+      const { pipeline } = await res.json();
+      applyPipeline(pipeline);
+      el.configInfo.textContent = `Loaded ${f.name}.`;
+      el.configInfo.hidden = false;
+    } catch (err) {
+      el.configInfo.hidden = true;
+      showError(`${f.name}: ${err.message}`);
+    }
+  });
+
+  // ---------- running ----------
+  function updateButtons() {
+    const running = !!(state.job && !state.job.terminal);
+    el.run.disabled = running || !state.width || !state.info;
+    el.run.textContent = running ? 'Running…' : 'Run';
+    el.cancel.hidden = !running;
+  }
+
+  function canvasBlob(canvas) {
+    return new Promise((resolve, reject) => canvas.toBlob((b) => (b ? resolve(b) : reject(new Error('the browser could not encode the image'))), 'image/png'));
+  }
+
+  function maskPngCanvas() {
+    const c = document.createElement('canvas');
+    c.width = state.width; c.height = state.height;
+    const ctx = c.getContext('2d');
+    const src = maskCtx.getImageData(0, 0, state.width, state.height).data;
+    const out = ctx.createImageData(state.width, state.height);
+    for (let i = 0; i < src.length; i += 4) {
+      const v = src[i + 3] >= 128 ? 255 : 0;
+      out.data[i] = v; out.data[i + 1] = v; out.data[i + 2] = v; out.data[i + 3] = 255;
+    }
+    ctx.putImageData(out, 0, 0);
+    return c;
+  }
+
+  function inputWithHoleUrl() {
+    const c = document.createElement('canvas');
+    c.width = state.width; c.height = state.height;
+    const ctx = c.getContext('2d');
+    ctx.drawImage(el.imageCanvas, 0, 0);
+    ctx.globalAlpha = 0.75;
+    ctx.drawImage(el.maskCanvas, 0, 0);
+    return c.toDataURL('image/png');
+  }
+
+  function setProgress(label, steps, fraction, queued) {
+    el.progress.hidden = false;
+    el.progress.classList.toggle('queued', !!queued);
+    el.progressLabel.textContent = label;
+    el.progressSteps.textContent = steps || '';
+    el.progressBar.style.width = `${Math.max(0, Math.min(1, fraction || 0)) * 100}%`;
+  }
+
+  async function run() {
+    clearError();
+    if (!state.width) { showError('Open an image first.'); return; }
+    if (!state.holePixels) { showError('Paint over the area to fill first (the mask is empty).'); return; }
+    let pipeline;
+    try { pipeline = readPipeline(); } catch (err) { showError(err.message); return; }
+    const job = { id: null, es: null, terminal: false, retries: 0 };
+    state.job = job;
+    state.inputPreviewUrl = inputWithHoleUrl();
+    updateButtons();
+    setProgress('Uploading…', '', 0);
+    el.previewFig.hidden = true;
+    el.results.hidden = true;
+    try {
+      const [image, mask] = await Promise.all([canvasBlob(el.imageCanvas), canvasBlob(maskPngCanvas())]);
+      const form = new FormData();
+      form.append('image', image, `${state.imageName}.png`);
+      form.append('mask', mask, 'mask.png');
+      form.append('pipeline', JSON.stringify(pipeline));
+      if (!el.modelRow.hidden && el.model.value) form.append('model', el.model.value);
+      const res = await api('/api/jobs', { method: 'POST', body: form });
+      const created = await res.json();
+      job.id = created.id;
+      if (job.terminal) { // cancelled while uploading: cancel it on the server too
+        fetch(`/api/jobs/${job.id}/cancel`, { method: 'POST' }).catch(() => undefined);
+        return;
+      }
+      listen(job, created.events);
+    } catch (err) {
+      finishJob(job, 'error');
+      showError(err.message);
+    }
+  }
+
+  function listen(job, url) {
+    const es = new EventSource(url);
+    job.es = es;
+    es.addEventListener('open', () => { job.retries = 0; });
+    es.addEventListener('queued', (e) => {
+      const d = JSON.parse(e.data);
+      setProgress(`Waiting in the queue: position ${d.position}`, d.running ? 'another job is running' : '', 0, true);
+    });
+    es.addEventListener('progress', (e) => {
+      const d = JSON.parse(e.data);
+      if (d.stage === 'guide') {
+        setProgress('Stage 1: guide', '', (d.fraction || 0) * 0.15);
+      } else {
+        const frac = d.total ? d.step / d.total : d.fraction || 0;
+        setProgress('Stage 2: refiner', d.total ? `step ${d.step} / ${d.total}` : '', 0.15 + 0.85 * frac);
+      }
+      if (d.preview) {
+        el.preview.src = d.preview;
+        el.previewFig.hidden = false;
+      }
+    });
+    es.addEventListener('done', (e) => {
+      const d = JSON.parse(e.data);
+      finishJob(job, 'done');
+      setProgress('Done', '', 1);
+      showResults(d);
+    });
+    es.addEventListener('error', (e) => {
+      if (e.data !== undefined) { // a server-sent "error" event
+        let msg = 'The job failed.';
+        try { msg = JSON.parse(e.data).message || msg; } catch (_) { /* keep */ }
+        finishJob(job, 'error');
+        setProgress('Failed', '', 0);
+        showError(msg);
+        return;
+      }
+      if (job.terminal) return;
+      job.retries++;
+      if (es.readyState === EventSource.CLOSED || job.retries > 3) {
+        finishJob(job, 'error');
+        setProgress('Connection lost', '', 0);
+        showError('Lost the connection to the studio server; the job\'s progress cannot be followed. Is the server still running?');
+      } else {
+        el.progressLabel.textContent = 'Connection lost, reconnecting…';
+      }
+    });
+    es.addEventListener('cancelled', () => {
+      finishJob(job, 'cancelled');
+      setProgress('Cancelled', '', 0);
+    });
+  }
+
+  function finishJob(job, how) {
+    if (job.terminal) return;
+    job.terminal = how;
+    if (job.es) job.es.close();
+    updateButtons();
+  }
+
+  el.run.addEventListener('click', run);
+  el.cancel.addEventListener('click', async () => {
+    const job = state.job;
+    if (!job || job.terminal) return;
+    if (!job.id) { finishJob(job, 'cancelled'); setProgress('Cancelled', '', 0); return; }
+    el.progressLabel.textContent = 'Cancelling…';
+    try {
+      await api(`/api/jobs/${job.id}/cancel`, { method: 'POST' });
+      finishJob(job, 'cancelled');
+      setProgress('Cancelled', '', 0);
+    } catch (err) { showError(`Could not cancel: ${err.message}`); }
+  });
+
+  // ---------- results ----------
+  function showResults(d) {
+    state.result = d;
+    state.sample = 0;
+    el.sampleTabs.textContent = '';
+    if (d.stage1.length > 1) {
+      d.stage1.forEach((_, i) => {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'btn small';
+        b.textContent = `Sample ${i + 1}`;
+        b.setAttribute('role', 'tab');
+        b.addEventListener('click', () => selectSample(i));
+        el.sampleTabs.append(b);
+      });
+    }
+    el.results.hidden = false;
+    selectSample(0);
+    el.results.scrollIntoView({ behavior: 'smooth', block: 'start' });
+  }
+
+  function selectSample(i) {
+    const d = state.result;
+    state.sample = i;
+    [...el.sampleTabs.children].forEach((b, k) => { b.classList.toggle('active', k === i); b.setAttribute('aria-selected', String(k === i)); });
+    const base = `diff2s-${state.imageName}`;
+    el.stage1Img.src = d.stage1[i];
+    el.download1.download = `${base}-stage1${d.stage1.length > 1 ? `-${i + 1}` : ''}.png`;
+    el.download1.href = `${d.stage1[i]}?download=${encodeURIComponent(el.download1.download)}`;
+    const has2 = !!(d.stage2 && d.stage2[i]);
+    el.stage2Fig.hidden = !has2;
+    if (has2) {
+      el.stage2Img.src = d.stage2[i];
+      el.download2.download = `${base}-stage2${d.stage2.length > 1 ? `-${i + 1}` : ''}.png`;
+      el.download2.href = `${d.stage2[i]}?download=${encodeURIComponent(el.download2.download)}`;
+    }
+    const opt = [...el.compareBeforeSel.options].find((o) => o.value === 'stage1');
+    opt.disabled = !has2;
+    if (!has2) el.compareBeforeSel.value = 'input';
+    const pix = d.width && d.width < 400;
+    document.querySelector('.result-pair').classList.toggle('pixelated', !!pix);
+    el.compare.classList.toggle('pixelated', !!pix);
+    updateCompare();
+  }
+
+  function updateCompare() {
+    const d = state.result;
+    if (!d) return;
+    const i = state.sample;
+    const after = d.stage2 && d.stage2[i] ? d.stage2[i] : d.stage1[i];
+    el.compareBefore.src = el.compareBeforeSel.value === 'stage1' ? d.stage1[i] : state.inputPreviewUrl || d.stage1[i];
+    el.compareAfter.src = after;
+    const w = d.width || 1, h = d.height || 1;
+    const maxW = Math.min(el.results.clientWidth - 24, 720), maxH = window.innerHeight * 0.7;
+    const s = Math.min(maxW / w, maxH / h, 8);
+    el.compareBefore.style.width = Math.round(w * s) + 'px';
+    el.compareBefore.style.height = Math.round(h * s) + 'px';
+    el.compareSlider.style.width = Math.round(w * s) + 'px';
+    setCompare(Number(el.compareSlider.value));
+  }
+  function setCompare(pct) {
+    el.compareAfter.style.clipPath = `inset(0 0 0 ${pct}%)`;
+    el.compareLine.style.left = `${pct}%`;
+  }
+  el.compareBeforeSel.addEventListener('change', updateCompare);
+  el.compareSlider.addEventListener('input', () => setCompare(Number(el.compareSlider.value)));
+  let comparing = false;
+  const compareAt = (e) => {
+    const r = el.compare.getBoundingClientRect();
+    const pct = Math.max(0, Math.min(100, ((e.clientX - r.left) / r.width) * 100));
+    el.compareSlider.value = String(Math.round(pct));
+    setCompare(pct);
+  };
+  el.compare.addEventListener('pointerdown', (e) => { comparing = true; el.compare.setPointerCapture(e.pointerId); compareAt(e); });
+  el.compare.addEventListener('pointermove', (e) => { if (comparing) compareAt(e); });
+  el.compare.addEventListener('pointerup', () => { comparing = false; });
+  el.compare.addEventListener('pointercancel', () => { comparing = false; });
+  window.addEventListener('resize', () => { if (!el.results.hidden) updateCompare(); });
+
+  el.useResult.addEventListener('click', async () => {
+    const d = state.result;
+    if (!d) return;
+    const url = d.stage2 && d.stage2[state.sample] ? d.stage2[state.sample] : d.stage1[state.sample];
+    try {
+      const img = await loadImageFromUrl(url);
+      setImage(img, `${state.imageName}-refined`);
+      window.scrollTo({ top: 0, behavior: 'smooth' });
+    } catch (err) { showError(`Could not load the result: ${err.message}`); }
+  });
+
+  sizeCursor();
+  init();
+})();

@@ -1,0 +1,104 @@
+import type { Tensor4 } from '@diff2s/core';
+
+/**
+ * A pipeline as the studio sees it: a guide (stage 1), an optional refiner (stage 2), a seed and a sample count.
+ * Option keys beyond `type` are passed through untouched; the backend validates them.
+ */
+export interface StudioPipeline {
+  guide: { type: string; [k: string]: unknown };
+  refiner?: { enabled: boolean; tk?: number; sampler?: { type: string; [k: string]: unknown } };
+  seed: number;
+  samples: number;
+}
+
+/** One progress report from a running job. `preview` is the predicted x₀ (NCHW in [-1,1]); the studio throttles it. */
+export interface StudioProgress {
+  stage: 'guide' | 'refiner';
+  step?: number;
+  total?: number;
+  fraction?: number;
+  preview?: Tensor4;
+}
+
+/** What the backend offers: shown in the page's pipeline form. */
+export interface StudioDescription {
+  /** Registered guides. `options` (optional) are the guide's main options with their defaults, shown as form fields. */
+  guides: { name: string; description: string; options?: Record<string, unknown> }[];
+  /** Registered sampler names for the refiner. */
+  samplers: string[];
+  /** Whether a refiner model is loaded (when false the refiner controls are disabled). */
+  refinerAvailable: boolean;
+  /** Largest T_k the refiner accepts (the model's T). */
+  maxTk: number;
+  /** The pipeline the page starts with. */
+  defaultPipeline: StudioPipeline;
+  /** Model ids a job may name (from the configured model folders). Empty: jobs name none. */
+  models: string[];
+}
+
+/** A shipped example: PNG bytes of the image and, optionally, of its mask (white = hole). */
+export interface StudioExample {
+  id: string;
+  name: string;
+  image: Uint8Array;
+  mask?: Uint8Array;
+}
+
+/** One job handed to {@link StudioBackend.run}. `image` is [1,3,H,W] in [-1,1]; `mask` [1,1,H,W] with 1 = hole. */
+export interface StudioRunRequest {
+  image: Tensor4;
+  mask: Tensor4;
+  pipeline: StudioPipeline;
+  model?: string;
+}
+
+/** Callbacks of a run: progress reports, and the signal that is aborted when the user cancels (or the studio closes). */
+export interface StudioRunHooks {
+  onProgress(e: StudioProgress): void;
+  signal: AbortSignal;
+}
+
+/** Results of a run: [N,C,H,W] tensors in [-1,1], N = pipeline.samples (stage2 absent when the refiner is off). */
+export interface StudioRunResult {
+  stage1: Tensor4;
+  stage2?: Tensor4;
+}
+
+/**
+ * Everything the studio needs from the rest of diff2s. The studio depends on this interface only (not on the CLI,
+ * the engine or the refiner): the CLI builds the real backend from its pipeline composition root; tests use a fake.
+ */
+export interface StudioBackend {
+  /** Guides, samplers, refiner availability, defaults and model ids for the page. */
+  describe(): Promise<StudioDescription>;
+  /** Shipped examples the page offers. Requests name them by id only. */
+  examples(): Promise<StudioExample[]>;
+  /** Validate a pipeline given as config text (yaml/json) or object; throw ConfigError with key path on problems. */
+  parsePipeline(input: unknown): Promise<StudioPipeline>;
+  /** Run one job. Must honour `hooks.signal` (reject, e.g. with CancelledError, soon after it is aborted). */
+  run(req: StudioRunRequest, hooks: StudioRunHooks): Promise<StudioRunResult>;
+}
+
+/** Options of {@link startStudio}. */
+export interface StudioOptions {
+  backend: StudioBackend;
+  /** Interface to bind (default 127.0.0.1). Anything not loopback prints a warning. */
+  host?: string;
+  /** TCP port (default 8765; 0 = a random free port). */
+  port?: number;
+  /** Largest request body accepted for an upload, in bytes (default 50 MiB). */
+  maxUploadBytes?: number;
+  /** Largest image accepted, in pixels (width × height; default 4096 × 4096). */
+  maxPixels?: number;
+  /** Where the studio reports its address and warnings (default: console). */
+  logger?: { info(m: string): void; warn(m: string): void };
+  /** Most jobs waiting (not running) at once over all models; more are refused with 503 (default 64). */
+  maxQueuedJobs?: number;
+  /** Finished jobs whose results are kept for download (oldest dropped first; default 32). */
+  keepFinishedJobs?: number;
+  /**
+   * Cancel a queued or running job this many ms after its last progress listener (the page) disconnected and none
+   * came back (default 30000; a negative value never cancels).
+   */
+  cancelAbandonedAfterMs?: number;
+}
