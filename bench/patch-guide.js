@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+/**
+ * Benchmark of the `patch` guide (Newson et al. non-local patch inpainting) on a 256x256 image with a ~25% free-form
+ * hole (Yu et al.-style strokes). Run after building: `npx tsc -b packages/guides && node bench/patch-guide.js`.
+ *
+ * Image: /work/shared/data/photos/<name>.png resized to 256x256 when that folder exists (default `astronaut`),
+ * otherwise a synthetic image (a smooth gradient + stripes + a checker), and it says which.
+ * Prints the wall time of the patch guide and the hole PSNR of patch / harmonic / mean fills against the original.
+ *
+ * Options: --photo NAME   --seed N   --size N   --out DIR (writes input, mask and results as PNG)   --no-features (patch guide without texture features)
+ */
+const path = require('path');
+const fs = require('fs');
+const core = require('../packages/core/dist');
+const guides = require('../packages/guides/dist');
+
+function arg(name, def) {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return def;
+  const v = process.argv[i + 1];
+  return v === undefined || v.startsWith('--') ? true : v;
+}
+
+const size = Number(arg('size', 256));
+const seed = Number(arg('seed', 1));
+const photo = arg('photo', 'astronaut');
+const outDir = arg('out', '');
+const features = !arg('no-features', false);
+
+function synthetic(n) {
+  const t = new core.Tensor4([1, 3, n, n]);
+  const hw = n * n;
+  for (let y = 0; y < n; y++) {
+    for (let x = 0; x < n; x++) {
+      const stripes = Math.sin((2 * Math.PI * (x + 0.5 * y)) / 12);
+      const checker = ((x >> 4) + (y >> 4)) % 2 ? 0.25 : -0.25;
+      t.data[y * n + x] = Math.max(-1, Math.min(1, 0.5 * stripes + checker));
+      t.data[hw + y * n + x] = Math.max(-1, Math.min(1, (x / n) * 1.6 - 0.8 + 0.2 * stripes));
+      t.data[2 * hw + y * n + x] = Math.max(-1, Math.min(1, (y / n) * 1.6 - 0.8 + checker));
+    }
+  }
+  return core.quantizeTensor8(t);
+}
+
+/** Free-form strokes (Yu et al.: 4-12 vertices, width 12-40) until `target` of the image is hole. */
+function freeFormMask(n, target, rng) {
+  const m = new core.Tensor4([1, 1, n, n]);
+  const scale = n / 256;
+  const stamp = (cx, cy, r) => {
+    for (let y = Math.max(0, Math.floor(cy - r)); y <= Math.min(n - 1, Math.ceil(cy + r)); y++) {
+      for (let x = Math.max(0, Math.floor(cx - r)); x <= Math.min(n - 1, Math.ceil(cx + r)); x++) {
+        if ((x - cx) ** 2 + (y - cy) ** 2 <= r * r) m.data[y * n + x] = 1;
+      }
+    }
+  };
+  const frac = () => m.data.reduce((a, b) => a + b, 0) / (n * n);
+  while (frac() < target) {
+    let x = rng.range(0, n), y = rng.range(0, n);
+    const width = rng.range(12, 40) * scale;
+    const vertices = 4 + rng.int(9);
+    let angle = rng.range(0, 2 * Math.PI);
+    for (let v = 0; v < vertices && frac() < target; v++) {
+      angle += rng.range(-0.8, 0.8);
+      const len = rng.range(10, 40) * scale;
+      const nx = Math.max(0, Math.min(n - 1, x + len * Math.cos(angle)));
+      const ny = Math.max(0, Math.min(n - 1, y + len * Math.sin(angle)));
+      const steps = Math.ceil(Math.hypot(nx - x, ny - y));
+      for (let s = 0; s <= steps; s++) stamp(x + ((nx - x) * s) / Math.max(1, steps), y + ((ny - y) * s) / Math.max(1, steps), width / 2);
+      x = nx; y = ny;
+    }
+  }
+  return m;
+}
+
+function psnrHole(a, ref, mask) {
+  const hw = a.h * a.w;
+  let s = 0, k = 0;
+  for (let c = 0; c < a.c; c++) for (let p = 0; p < hw; p++) if (mask.data[p] >= 0.5) { s += ((a.data[c * hw + p] - ref.data[c * hw + p]) / 2) ** 2; k++; }
+  return 10 * Math.log10(1 / (s / k));
+}
+
+async function main() {
+  let image, source;
+  const photoPath = path.join('/work/shared/data/photos', `${photo}.png`);
+  if (fs.existsSync(photoPath)) {
+    const loaded = await core.readImage(photoPath, { channels: 3 });
+    const t = loaded.tensor;
+    const data = guides.resizePlanes(t.data, 3, t.h, t.w, size, size);
+    image = core.quantizeTensor8(new core.Tensor4([1, 3, size, size], data));
+    source = `real photo ${photoPath} (${t.w}x${t.h}, resized to ${size}x${size})`;
+  } else {
+    image = synthetic(size);
+    source = `synthetic image (${photoPath} not found): gradient + stripes + checker, ${size}x${size}`;
+  }
+  const mask = freeFormMask(size, 0.25, new core.Rng(seed));
+  const frac = mask.data.reduce((a, b) => a + b, 0) / (size * size);
+  const container = core.createContainer(guides.guidesModule);
+  const context = { container, baseDir: process.cwd(), logger: core.consoleLogger };
+  console.log(`image: ${source}`);
+  console.log(`hole: ${(100 * frac).toFixed(1)}% free-form (seed ${seed}); erosion depth ${guides.erosionDepth(Uint8Array.from(mask.data), size, size)} px`);
+  console.log(`node ${process.version}, ${require('os').cpus().length} CPU(s): ${require('os').cpus()[0].model}`);
+  const results = {};
+  for (const [name, config] of [['patch', features ? {} : { textureFeatures: false }], ['harmonic', {}], ['mean', {}]]) {
+    const guide = container.guides.create(name, config, context);
+    const t0 = process.hrtime.bigint();
+    const out = await guide.inpaint(image, mask, { rng: new core.Rng(seed) });
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    results[name] = out;
+    console.log(`${name.padEnd(9)} ${(ms / 1000).toFixed(2).padStart(6)} s   hole PSNR ${psnrHole(out, image, mask).toFixed(2)} dB`);
+  }
+  if (outDir) {
+    fs.mkdirSync(outDir, { recursive: true });
+    await core.writeImage(path.join(outDir, 'input.png'), core.applyMask(image, mask, 0));
+    await core.writeImage(path.join(outDir, 'mask.png'), new core.Tensor4(mask.shape, mask.data.map((v) => 2 * v - 1)));
+    for (const [name, out] of Object.entries(results)) await core.writeImage(path.join(outDir, `${name}.png`), out);
+    console.log(`images written to ${outDir}`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,2 @@
+/** onnxruntime-node behind a small wrapper (the only importer of `onnxruntime-node` in the repository). */
+export * from './ort';

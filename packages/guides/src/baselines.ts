@@ -1,0 +1,189 @@
+/**
+ * Baseline guides: cheap fills for tests and for measuring how much the refiner adds.
+ * - `mean`: every hole pixel gets the known pixels' per-channel mean.
+ * - `nearest`: every hole pixel copies its nearest known pixel (8-connected breadth-first distance).
+ * - `harmonic`: the hole solves Laplace's equation with the known pixels as boundary values (membrane /
+ *   diffusion fill, iterative averaging from the border), by successive over-relaxation from the nearest fill.
+ */
+import { z } from 'zod';
+import { Tensor4 } from '@diff2s/core';
+import type { Guide, GuideContext, GuideOptions, RegistryEntry, SizeSupport } from '@diff2s/core';
+import { runPerImage } from './common';
+
+const ANY_SIZE_NEEDS_KNOWN: SizeSupport = { min: 1, max: Infinity, multiple: 1, fullMask: false };
+
+/** Fill the hole of one [1,C,H,W] image in place with the known pixels' per-channel mean. */
+export function meanFill(image: Tensor4, mask: Tensor4): Tensor4 {
+  const hw = image.h * image.w;
+  const m = mask.data, d = image.data;
+  for (let c = 0; c < image.c; c++) {
+    const b = c * hw;
+    let s = 0, k = 0;
+    for (let p = 0; p < hw; p++) if (m[p] < 0.5) { s += d[b + p]; k++; }
+    const mean = k ? s / k : 0;
+    for (let p = 0; p < hw; p++) if (m[p] >= 0.5) d[b + p] = mean;
+  }
+  return image;
+}
+
+/**
+ * For each pixel of an H×W mask (1 = hole), the index of a nearest known pixel (breadth-first over 8-neighbours,
+ * so "nearest" in chessboard steps; ties go to the first reached). Known pixels map to themselves; -1 when the mask
+ * has no known pixel.
+ */
+export function nearestKnownIndex(mask: Float32Array | Uint8Array, h: number, w: number): Int32Array {
+  const hw = h * w;
+  const src = new Int32Array(hw).fill(-1);
+  const queue = new Int32Array(hw);
+  let head = 0, tail = 0;
+  for (let p = 0; p < hw; p++) if (mask[p] < 0.5) { src[p] = p; queue[tail++] = p; }
+  while (head < tail) {
+    const p = queue[head++];
+    const y = (p / w) | 0, x = p - y * w;
+    const s = src[p];
+    for (let dy = -1; dy <= 1; dy++) {
+      const yy = y + dy;
+      if (yy < 0 || yy >= h) continue;
+      for (let dx = -1; dx <= 1; dx++) {
+        const xx = x + dx;
+        if (xx < 0 || xx >= w) continue;
+        const q = yy * w + xx;
+        if (src[q] < 0) { src[q] = s; queue[tail++] = q; }
+      }
+    }
+  }
+  return src;
+}
+
+/** Fill the hole of one [1,C,H,W] image in place by copying each hole pixel's nearest known pixel. */
+export function nearestFill(image: Tensor4, mask: Tensor4): Tensor4 {
+  const { h, w } = image;
+  const hw = h * w;
+  const src = nearestKnownIndex(mask.data, h, w);
+  const d = image.data, m = mask.data;
+  for (let c = 0; c < image.c; c++) {
+    const b = c * hw;
+    for (let p = 0; p < hw; p++) if (m[p] >= 0.5 && src[p] >= 0) d[b + p] = d[b + src[p]];
+  }
+  return image;
+}
+
+/** Options of {@link harmonicFill}. */
+export interface HarmonicOptions {
+  /** Most sweeps (default 2000). */
+  iterations: number;
+  /** Stop when no hole value changes by more than this in a sweep (default 1e-5). */
+  tolerance: number;
+  /** Over-relaxation factor in (0, 2) (default 1.8; 1 = Gauss–Seidel). */
+  omega: number;
+}
+
+/**
+ * Harmonic (membrane) fill of one [1,C,H,W] image in place: starts from the nearest fill, then successive
+ * over-relaxation of the 4-neighbour average inside the hole (known pixels fixed, reflecting image borders).
+ * Returns the number of sweeps run.
+ */
+export function harmonicFill(image: Tensor4, mask: Tensor4, options: HarmonicOptions, signal?: AbortSignal): number {
+  nearestFill(image, mask);
+  const { h, w } = image;
+  const hw = h * w;
+  const holes: number[] = [];
+  for (let p = 0; p < hw; p++) if (mask.data[p] >= 0.5) holes.push(p);
+  const idx = Int32Array.from(holes);
+  const d = image.data;
+  const { omega, tolerance } = options;
+  let sweeps = 0;
+  for (; sweeps < options.iterations; sweeps++) {
+    if (signal?.aborted) break;
+    let maxChange = 0;
+    for (let c = 0; c < image.c; c++) {
+      const b = c * hw;
+      for (let k = 0; k < idx.length; k++) {
+        const p = idx[k];
+        const y = (p / w) | 0, x = p - y * w;
+        let s = 0, n = 0;
+        if (x > 0) { s += d[b + p - 1]; n++; }
+        if (x < w - 1) { s += d[b + p + 1]; n++; }
+        if (y > 0) { s += d[b + p - w]; n++; }
+        if (y < h - 1) { s += d[b + p + w]; n++; }
+        if (n === 0) continue;
+        const old = d[b + p];
+        const next = old + omega * (s / n - old);
+        d[b + p] = next;
+        const ch = next > old ? next - old : old - next;
+        if (ch > maxChange) maxChange = ch;
+      }
+    }
+    if (maxChange < tolerance) { sweeps++; break; }
+  }
+  return sweeps;
+}
+
+/** Guide filling the hole with the known pixels' per-channel mean. */
+export class MeanGuide implements Guide {
+  readonly name = 'mean';
+  readonly sizes = ANY_SIZE_NEEDS_KNOWN;
+  async inpaint(image: Tensor4, mask: Tensor4, options: GuideOptions): Promise<Tensor4> {
+    return runPerImage(image, mask, options, { guide: this.name, fullMask: false, sizes: this.sizes }, (img, m) => meanFill(img.clone(), m));
+  }
+}
+
+/** Guide copying each hole pixel's nearest known pixel. */
+export class NearestGuide implements Guide {
+  readonly name = 'nearest';
+  readonly sizes = ANY_SIZE_NEEDS_KNOWN;
+  async inpaint(image: Tensor4, mask: Tensor4, options: GuideOptions): Promise<Tensor4> {
+    return runPerImage(image, mask, options, { guide: this.name, fullMask: false, sizes: this.sizes }, (img, m) => nearestFill(img.clone(), m));
+  }
+}
+
+/** Guide solving Laplace's equation in the hole (smooth diffusion from the border). */
+export class HarmonicGuide implements Guide {
+  readonly name = 'harmonic';
+  readonly sizes = ANY_SIZE_NEEDS_KNOWN;
+  constructor(readonly options: HarmonicOptions) {}
+  async inpaint(image: Tensor4, mask: Tensor4, options: GuideOptions): Promise<Tensor4> {
+    return runPerImage(image, mask, options, { guide: this.name, fullMask: false, sizes: this.sizes }, (img, m) => {
+      const out = img.clone();
+      harmonicFill(out, m, this.options, options.signal);
+      return out;
+    });
+  }
+}
+
+/** Config of the `mean` guide (no options). */
+export const meanGuideConfig = z.object({}).strict();
+/** Config of the `nearest` guide (no options). */
+export const nearestGuideConfig = z.object({}).strict();
+/** Config of the `harmonic` guide. */
+export const harmonicGuideConfig = z
+  .object({
+    iterations: z.number().int().min(1).default(2000),
+    tolerance: z.number().positive().default(1e-5),
+    omega: z.number().gt(0).lt(2).default(1.8),
+  })
+  .strict();
+
+/** Registry entry: `mean`. */
+export const meanGuideEntry: RegistryEntry<Guide, z.infer<typeof meanGuideConfig>, GuideContext> = {
+  name: 'mean',
+  description: "fills the hole with the known pixels' per-channel mean (baseline)",
+  configSchema: meanGuideConfig,
+  create: () => new MeanGuide(),
+};
+
+/** Registry entry: `nearest`. */
+export const nearestGuideEntry: RegistryEntry<Guide, z.infer<typeof nearestGuideConfig>, GuideContext> = {
+  name: 'nearest',
+  description: 'copies the nearest known pixel into each hole pixel (baseline)',
+  configSchema: nearestGuideConfig,
+  create: () => new NearestGuide(),
+};
+
+/** Registry entry: `harmonic`. */
+export const harmonicGuideEntry: RegistryEntry<Guide, z.infer<typeof harmonicGuideConfig>, GuideContext> = {
+  name: 'harmonic',
+  description: 'harmonic (diffusion) fill: iterative averaging from the hole border (baseline)',
+  configSchema: harmonicGuideConfig,
+  create: (config) => new HarmonicGuide(config),
+};
