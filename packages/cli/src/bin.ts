@@ -1,27 +1,104 @@
 #!/usr/bin/env node
-/* Interim entry point (foundation issue): loads the embedded example and writes the masked image. */
-import * as path from 'path';
-import { applyMask, exitCodeFor, holeFraction, loadMask, readImage, writeImage } from '@diff2s/core';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ConfigError } from '@diff2s/core';
+import { describeBackend, initEngine } from '@diff2s/engine';
+import { cliContainer } from './compose';
+import { infoCommand } from './commands/info';
+import { inpaintCommand } from './commands/inpaint';
+import { masksCommand } from './commands/masks';
+import { schemaCommand } from './commands/schema';
+import { reportError } from './errors';
 
-async function main(argv: string[]): Promise<void> {
-  const cmd = argv[0] ?? 'inpaint';
-  if (cmd === '--help' || cmd === 'help') {
-    console.log('usage: diff2s inpaint [--out DIR]   (embedded example: examples/data/brick.png + brick-mask.png)');
-    return;
-  }
-  if (cmd !== 'inpaint') throw new Error(`unknown command "${cmd}"`);
-  const outIdx = argv.indexOf('--out');
-  const outDir = outIdx >= 0 ? argv[outIdx + 1] : 'out';
-  const root = path.resolve(__dirname, '../../..');
-  const img = await readImage(path.join(root, 'examples/data/brick.png'), { channels: 3 });
-  const mask = await loadMask(path.join(root, 'examples/data/brick-mask.png'), { expect: img });
-  const masked = applyMask(img.tensor, mask, 0);
-  const file = path.join(outDir, 'masked.png');
-  await writeImage(file, masked);
-  console.log(`wrote ${file} (${img.width}x${img.height}, hole ${(holeFraction(mask)[0] * 100).toFixed(1)}%)`);
+function int(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n)) throw new InvalidArgumentError(`expected an integer for ${name}, got "${v}"`);
+    return n;
+  };
 }
 
-main(process.argv.slice(2)).catch((err) => {
-  console.error(`ERROR: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(exitCodeFor(err));
-});
+/** Build the `diff2s` program (exported for tests). */
+export function buildProgram(): Command {
+  const program = new Command('diff2s')
+    .description('two-stage image inpainting: a guide fills the hole, the Diff-2sIR refiner makes it agree with the known pixels')
+    .option('--debug', 'show stack traces on errors', false)
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('inpaint')
+    .description(
+      'run a pipeline (guide → refiner) on an image or a folder of images.\n' +
+        'With no --config it runs the embedded default: examples/default.yaml (a shipped brick texture, its mask,\n' +
+        'the patch guide and the shipped frugal model). Flags override the config. Outputs: <stem>_stage1.png,\n' +
+        '<stem>_stage2.png and, with --concat, <stem>_sheet.png (input | mask | stage 1 | stage 2).\n' +
+        'Batch mode: --image DIR with --mask DIR (matched by file stem) or one --mask FILE for all.',
+    )
+    .option('-c, --config <file>', 'pipeline config (.yaml/.yml/.json); see `diff2s schema`', undefined)
+    .option('-i, --image <path>', 'input image file, or a folder for batch mode (default: from the config)')
+    .option('-m, --mask <path>', 'mask file (white = hole), or a folder matched by file stem (default: from the config)')
+    .addOption(new Option('--mask-convention <c>', 'which mask colour is the hole').choices(['hole-white', 'known-white']))
+    .option('-o, --out <path>', 'output folder, or a file name for a single image (default: ./out)')
+    .option('-s, --seed <n>', 'random seed (default: config seed, else 0)', int('--seed'))
+    .option('-n, --samples <n>', 'samples per image (default: 1)', int('--samples'))
+    .option('--tk <n>', 'refiner intermediate step T_k (default: config refiner.tk)', int('--tk'))
+    .option('--concat', 'also write a side-by-side sheet: input | mask | stage 1 | stage 2')
+    .option('-q, --quiet', 'no progress output', false)
+    .action(async (opts) => {
+      const summary = await inpaintCommand(opts, cliContainer());
+      for (const d of summary.done) for (const o of d.outputs) process.stdout.write(`${o}\n`);
+      if (summary.failed.length || summary.skipped.length) {
+        process.exitCode = summary.failed.some((f) => f.code === 1) ? 1 : 2;
+      }
+    });
+
+  program
+    .command('masks')
+    .description('generate masks (white = hole) as PNG files <type>_<i>.png')
+    .addOption(new Option('-t, --type <type>', 'generator').choices(['freeform', 'thick', 'thin', 'ex64', 'genhalf', 'nn2', 'ev2li', 'mat-small', 'mat-large']).default('freeform'))
+    .option('--size <n>', 'square size in pixels', int('--size'), 256)
+    .option('--count <n>', 'how many', int('--count'), 8)
+    .option('-s, --seed <n>', 'random seed', int('--seed'), 0)
+    .option('-o, --out <dir>', 'output folder', 'masks')
+    .action(async (opts) => {
+      const files = await masksCommand({ type: opts.type, size: opts.size, count: opts.count, seed: opts.seed, out: opts.out });
+      process.stdout.write(`${files.length} masks written to ${opts.out}\n`);
+    });
+
+  program
+    .command('info')
+    .description('list registered guides, samplers, schedules, model loaders and the active tfjs backend')
+    .action(async () => {
+      process.stdout.write(`${await infoCommand(cliContainer(), async () => describeBackend(await initEngine()))}\n`);
+    });
+
+  program
+    .command('schema')
+    .description('print the JSON Schema of pipeline configs (for editors: put "$schema" in your config)')
+    .action(() => {
+      process.stdout.write(`${schemaCommand(cliContainer())}\n`);
+    });
+
+  return program;
+}
+
+/** Run the CLI; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  const debug = argv.includes('--debug');
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      return 2; // commander already printed its one-line message
+    }
+    return reportError(err instanceof ConfigError || err instanceof Error ? err : new Error(String(err)), debug);
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

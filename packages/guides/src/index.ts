@@ -10,3 +10,4 @@ export * from './patch';
 export * from './file';
 export * from './onnx';
 export * from './module';
+export * from './diffusion';

@@ -5,6 +5,7 @@
 import * as path from 'path';
 import { InputError, Rng, Tensor4, writeImage } from '@diff2s/core';
 import type { Guide } from '@diff2s/core';
+import { NativeUNet, saveModel } from '@diff2s/engine';
 import { tempDir } from '../../../test/helpers/tmp';
 import { guideContext, knownPixelsExact, randomImage, rectMask, FIXTURES } from './helpers';
 
@@ -16,12 +17,27 @@ interface Setup {
 }
 
 let fileCounter = 0;
+let tinyModelDir: Promise<string> | undefined;
+function tinyModel(dir: string): Promise<string> {
+  return (tinyModelDir ??= (async () => {
+    const out = path.join(dir, 'tiny-model');
+    const net = await NativeUNet.create({ preset: 'frugal', baseChannels: 4, channelMults: [1, 1] }, { seed: 1 });
+    await saveModel(out, net, { preset: 'frugal', schedule: { type: 'linear', T: 8, betaStart: 1e-3, betaEnd: 0.2 } });
+    net.dispose();
+    return out;
+  })());
+}
 const SETUPS: Record<string, Setup> = {
   patch: { config: async () => ({ emIterations: 3, pmIterations: 4 }), batch: true },
   mean: { config: async () => ({}), batch: true },
   nearest: { config: async () => ({}), batch: true },
   harmonic: { config: async () => ({ iterations: 200 }), batch: true },
   onnx: { config: async () => ({ model: path.join(FIXTURES, 'lama.onnx'), profile: 'lama' }), batch: true },
+  diffusion: {
+    // a tiny untrained native model saved once per run (8 steps): exercises loading, padding, channels, the sampler
+    config: async (_image, dir) => ({ model: await tinyModel(dir), sampler: { type: 'ddpm' } }),
+    batch: true,
+  },
   file: {
     // an "external tool" result: the input with its values negated (known pixels then differ: a warning, pasted back)
     config: async (image, dir) => {

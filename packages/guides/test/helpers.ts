@@ -1,6 +1,7 @@
 import * as path from 'path';
 import { createContainer, MemoryLogger, Rng, Tensor4 } from '@diff2s/core';
 import type { Diff2sContainer, Guide, GuideContext } from '@diff2s/core';
+import { engineModule } from '@diff2s/engine';
 import { guidesModule } from '@diff2s/guides';
 
 /** Folder of the committed tiny ONNX models (built by fixtures/make_models.py). */
@@ -8,7 +9,7 @@ export const FIXTURES = path.join(__dirname, 'fixtures');
 
 /** A container with the guides registered and a memory logger context. */
 export function guideContext(baseDir = FIXTURES): { container: Diff2sContainer; context: GuideContext; logger: MemoryLogger } {
-  const container = createContainer(guidesModule);
+  const container = createContainer(engineModule, guidesModule);
   const logger = new MemoryLogger();
   return { container, context: { container, baseDir, logger }, logger };
 }
