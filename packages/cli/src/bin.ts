@@ -7,6 +7,7 @@ import { infoCommand } from './commands/info';
 import { inpaintCommand } from './commands/inpaint';
 import { masksCommand } from './commands/masks';
 import { schemaCommand } from './commands/schema';
+import { trainCommand } from './commands/train';
 import { reportError } from './errors';
 
 function int(name: string) {
@@ -63,6 +64,24 @@ export function buildProgram(): Command {
     .action(async (opts) => {
       const files = await masksCommand({ type: opts.type, size: opts.size, count: opts.count, seed: opts.seed, out: opts.out });
       process.stdout.write(`${files.length} masks written to ${opts.out}\n`);
+    });
+
+  program
+    .command('train')
+    .description(
+      'train a diffusion (or regression) inpainting model on one or a few images: random crops, free-form masks,\n' +
+        'loss on the hole, Adam. Writes <output>/model.json + weights (loadable at every checkpoint), <output>/loss.csv\n' +
+        'and <output>/checkpoint/. --resume continues from the checkpoint with the same data order and noise.',
+    )
+    .requiredOption('-c, --config <file>', 'training config (.yaml/.json): data, model, schedule, objective, train, output')
+    .option('--resume', 'continue from the output folder\'s checkpoint', false)
+    .option('--steps <n>', 'override train.steps', int('--steps'))
+    .option('--workers <n>', 'override train.workers (gradient worker threads)', int('--workers'))
+    .option('-o, --output <dir>', 'override the output model folder')
+    .option('-q, --quiet', 'no progress output', false)
+    .action(async (opts) => {
+      const r = await trainCommand(opts);
+      process.stdout.write(`trained ${r.steps} steps (${r.sessionSteps} this run) in ${r.seconds.toFixed(1)} s on ${r.backend}; final loss ${r.finalLoss.toFixed(5)}; model: ${r.output}\n`);
     });
 
   program

@@ -1,0 +1,5 @@
+export * from './config';
+export * from './adam';
+export * from './data';
+export * from './checkpoint';
+export * from './trainer';

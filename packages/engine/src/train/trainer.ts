@@ -1,0 +1,238 @@
+import { createHash } from 'crypto';
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import {
+  CancelledError, ConfigError, Logger, NoiseSchedule, Rng, consoleLogger, createContainer, parseConfig, writeFileAtomic,
+} from '@diff2s/core';
+import { initEngine, describeBackend } from '../tfjs/backend';
+import { TfjsNetwork, type LossAndGrads, type TrainBatch, type WeightMap } from '../tfjs/network';
+import { defineUNet, resolveUNetConfig, type UNetConfig } from '../net/unet';
+import { initWeights } from '../net/init';
+import { shapeSize, type NetworkDef } from '../net/def';
+import { saveModel } from '../io/model-io';
+import { ParallelGradient } from '../parallel/parallel-grad';
+import { Adam, learningRate } from './adam';
+import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint';
+import { TrainConfig, type TrainConfigInput } from './config';
+import { makeBatch, TrainingData } from './data';
+
+/** Progress of a training run, after every step. */
+export interface TrainProgress {
+  step: number;
+  steps: number;
+  /** Loss of this step (mean over the hole pixels). */
+  loss: number;
+  /** Running mean loss over the last `logEvery` steps. */
+  meanLoss: number;
+  lr: number;
+  /** Steps per second over this session. */
+  stepsPerSec: number;
+}
+
+export interface TrainOptions {
+  /** Folder relative paths of the config resolve against (default cwd). */
+  baseDir?: string;
+  /** Continue from the output folder's checkpoint (same config required). */
+  resume?: boolean;
+  onProgress?: (p: TrainProgress) => void;
+  /** Called after each checkpoint is written. */
+  onCheckpoint?: (step: number) => void;
+  signal?: AbortSignal;
+  logger?: Logger;
+}
+
+export interface TrainResult {
+  output: string;
+  steps: number;
+  /** Mean loss over the last logging window. */
+  finalLoss: number;
+  seconds: number;
+  /** Steps run in this session (less than `steps` after a resume). */
+  sessionSteps: number;
+  backend: string;
+}
+
+/** The 1-step schedule a regression model is saved with: ᾱ_1 ≈ 0, so sampling is one x₀ prediction from noise. */
+export const REGRESSION_SCHEDULE = { type: 'explicit', betas: [0.999999] } as const;
+
+function hashConfig(cfg: TrainConfig): string {
+  const { train, output: _o, description: _d, $schema: _s, ...rest } = cfg;
+  const { steps: _st, checkpointEvery: _c, logEvery: _l, workers: _w, ...trainRest } = train;
+  return createHash('sha256').update(JSON.stringify({ ...rest, train: trainRest })).digest('hex').slice(0, 16);
+}
+
+/** Flat parameter storage with per-parameter views (one Adam over all weights). */
+function flatWeights(def: NetworkDef, init: WeightMap): { flat: Float32Array; views: WeightMap } {
+  let total = 0;
+  for (const p of def.params) total += shapeSize(p.shape);
+  const flat = new Float32Array(total);
+  const views: WeightMap = new Map();
+  let off = 0;
+  for (const p of def.params) {
+    const n = shapeSize(p.shape);
+    const v = flat.subarray(off, off + n);
+    v.set(init.get(p.name)!);
+    views.set(p.name, v);
+    off += n;
+  }
+  return { flat, views };
+}
+
+function viewsOf(def: NetworkDef, flat: Float32Array): WeightMap {
+  const views: WeightMap = new Map();
+  let off = 0;
+  for (const p of def.params) {
+    const n = shapeSize(p.shape);
+    views.set(p.name, flat.subarray(off, off + n));
+    off += n;
+  }
+  return views;
+}
+
+/**
+ * Train a diffusion (or regression) inpainting network on one or a few images (seed 000's frugal recipe, Diff-2sIR
+ * Algorithm 1): random crops + flips, free-form masks, loss on the hole, Adam, optional EMA and LR schedule.
+ * Checkpoints every `checkpointEvery` steps (atomically) and writes a loadable model folder each time; `resume`
+ * continues from the last checkpoint with the same data order and noise (batch k is drawn from a stream derived from
+ * (seed, k), so an interrupted and resumed run sees exactly the batches of an uninterrupted one).
+ */
+export async function train(input: TrainConfigInput | TrainConfig, options: TrainOptions = {}): Promise<TrainResult> {
+  const cfg = parseConfig(TrainConfig, input);
+  const logger = options.logger ?? consoleLogger;
+  const baseDir = options.baseDir ?? process.cwd();
+  const out = path.resolve(baseDir, cfg.output);
+  const ucfg: UNetConfig = resolveUNetConfig(cfg.model as never, 'model');
+  if (cfg.objective === 'regression' && ucfg.predictionType !== 'x0') {
+    throw new ConfigError('the regression objective needs an x0-predicting model (predictionType: x0)', 'model.predictionType');
+  }
+  const container = createContainer();
+  const scheduleCfg: Record<string, unknown> = cfg.objective === 'regression' ? { ...REGRESSION_SCHEDULE } : cfg.schedule;
+  const { type: sType, ...sRest } = scheduleCfg as { type: string };
+  const schedule: NoiseSchedule = container.schedules.create(sType, sRest, undefined, 'schedule');
+  const def = defineUNet(ucfg);
+  const data = await TrainingData.load(cfg.data, baseDir, ucfg.imageChannels);
+  const info = await initEngine({ logger });
+  const backend = describeBackend(info);
+  const t = cfg.train;
+  const root = new Rng(cfg.seed);
+  const { flat, views } = flatWeights(def, initWeights(def, root.derive('init')));
+  const adam = new Adam(flat.length, t.beta1, t.beta2, t.eps);
+  let ema: Float32Array | undefined = t.ema > 0 ? new Float32Array(flat) : undefined;
+  const configHash = hashConfig(cfg);
+  let step = 0;
+  let losses: [number, number][] = [];
+  let seconds = 0;
+  const ckptDir = path.join(out, 'checkpoint');
+  if (options.resume) {
+    const ck = await loadCheckpoint(ckptDir, flat.length);
+    if (!ck) {
+      logger.warn(`no checkpoint in ${ckptDir}: starting from step 0`);
+    } else {
+      if (ck.state.configHash !== configHash) {
+        throw new ConfigError(`the checkpoint in ${ckptDir} was written with a different config (only train.steps, checkpointEvery, logEvery and workers may change on resume)`, 'resume');
+      }
+      flat.set(ck.arrays.params);
+      adam.m.set(ck.arrays.m);
+      adam.v.set(ck.arrays.v);
+      adam.t = ck.state.adamT;
+      if (ck.arrays.ema) ema = ck.arrays.ema;
+      step = ck.state.step;
+      losses = ck.state.losses;
+      seconds = ck.state.seconds;
+      logger.info(`resuming from step ${step} (${ckptDir})`);
+    }
+  }
+  // the gradient function: worker threads, or in process
+  let local: TfjsNetwork | undefined;
+  let parallel: ParallelGradient | undefined;
+  if (t.workers > 1) parallel = await ParallelGradient.create(def, { workers: t.workers, backend: info.backend === 'tensorflow' ? 'tensorflow' : 'wasm' });
+  else local = new TfjsNetwork(def, views);
+  const lossAndGrads = async (batch: TrainBatch): Promise<LossAndGrads> => {
+    if (parallel) return parallel.lossAndGrads(views, batch);
+    local!.setWeights(views);
+    return local!.lossAndGrads(batch);
+  };
+  const gradFlat = new Float32Array(flat.length);
+  const gviews = viewsOf(def, gradFlat);
+  const card = () => ({
+    preset: typeof cfg.model === 'string' ? cfg.model : (cfg.model as { preset?: string }).preset,
+    schedule: scheduleCfg,
+    description: cfg.description ?? (cfg.objective === 'regression' ? 'regression baseline (one-step x0 regression on the hole)' : undefined),
+    training: {
+      data: data.files.map((f) => path.relative(out, f)),
+      steps: step,
+      objective: cfg.objective,
+      crop: cfg.data.crop,
+      batch: t.batch,
+      lr: t.lr,
+      ema: t.ema,
+      seed: cfg.seed,
+      holdout: cfg.data.holdout,
+      finalLoss: losses.length ? losses[losses.length - 1][1] : undefined,
+      seconds: Math.round(seconds),
+      backend,
+    },
+  });
+  const writeAll = async () => {
+    const state: CheckpointState = { format: 'diff2s.checkpoint', version: 1, step, configHash, adamT: adam.t, losses, seconds, hasEma: !!ema };
+    await saveCheckpoint(ckptDir, state, { params: flat, m: adam.m, v: adam.v, ema });
+    await saveModel(out, { config: ucfg, weights: ema ? viewsOf(def, ema) : views }, card());
+    await writeFileAtomic(path.join(out, 'loss.csv'), 'step,loss\n' + losses.map(([s, l]) => `${s},${l}`).join('\n') + '\n');
+    options.onCheckpoint?.(step);
+  };
+  const lossOnHole = t.lossOn === 'hole';
+  const started = performance.now();
+  const startStep = step;
+  const secondsBefore = seconds;
+  const window: number[] = [];
+  try {
+    while (step < t.steps) {
+      if (options.signal?.aborted) throw new CancelledError('training cancelled');
+      const batch = makeBatch(data, ucfg, schedule, cfg.objective, t.batch, t.lossOn, root.derive(`batch-${step + 1}`));
+      const r = await lossAndGrads(batch);
+      for (const p of def.params) gviews.get(p.name)!.set(r.grads.get(p.name)!);
+      const lr = learningRate(step + 1, { ...t, steps: t.steps });
+      adam.step(flat, gradFlat, lr);
+      if (ema) {
+        const d = t.ema;
+        for (let i = 0; i < flat.length; i++) ema[i] = d * ema[i] + (1 - d) * flat[i];
+      }
+      step++;
+      // loss per hole value (the engine normalises by all values)
+      let holeFrac = 1;
+      if (lossOnHole && batch.weight) {
+        let s = 0;
+        for (const v of batch.weight.data) s += v;
+        holeFrac = Math.max(s / batch.weight.size, 1e-6);
+      }
+      const loss = r.loss / holeFrac;
+      window.push(loss);
+      if (window.length > t.logEvery) window.shift();
+      const meanLoss = window.reduce((a, b) => a + b, 0) / window.length;
+      if (step % t.logEvery === 0 || step === t.steps) losses.push([step, meanLoss]);
+      const elapsed = (performance.now() - started) / 1000;
+      options.onProgress?.({ step, steps: t.steps, loss, meanLoss, lr, stepsPerSec: (step - startStep) / Math.max(elapsed, 1e-9) });
+      if (step % t.checkpointEvery === 0 || step === t.steps) {
+        seconds = secondsBefore + (performance.now() - started) / 1000;
+        await writeAll();
+      }
+    }
+  } finally {
+    await parallel?.dispose();
+    local?.dispose();
+  }
+  return {
+    output: out,
+    steps: step,
+    finalLoss: losses.length ? losses[losses.length - 1][1] : NaN,
+    seconds,
+    sessionSteps: step - startStep,
+    backend: `${backend}${parallel ? `, ${t.workers} workers` : ''}`,
+  };
+}
+
+/** Read a training config file's `output` folder's loss log (for reports). */
+export async function readLossLog(dir: string): Promise<[number, number][]> {
+  const text = await fs.readFile(path.join(dir, 'loss.csv'), 'utf8');
+  return text.trim().split('\n').slice(1).map((l) => l.split(',').map(Number) as [number, number]);
+}

@@ -1,0 +1,20 @@
+import { spawn, spawnSync, SpawnSyncReturns } from 'child_process';
+import * as path from 'path';
+
+export const ROOT = path.resolve(__dirname, '../..');
+export const BIN = path.join(ROOT, 'packages/cli/dist/bin.js');
+
+/** Run the built CLI synchronously (the README's `pnpm diff2s …` without pnpm's banner). */
+export function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {}): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 300000,
+    env: { ...process.env, CI: 'true', ...opts.env },
+  });
+}
+
+/** Start the built CLI as a child process. */
+export function startCli(args: string[], cwd = ROOT) {
+  return spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] });
+}
