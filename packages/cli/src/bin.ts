@@ -24,6 +24,7 @@ export function buildProgram(): Command {
     .description('two-stage image inpainting: a guide fills the hole, the Diff-2sIR refiner makes it agree with the known pixels')
     .option('--debug', 'show stack traces on errors', false)
     .showHelpAfterError('(run with --help for usage)')
+    .exitOverride() // inherited by the subcommands added below: usage errors exit 2, not 1
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
   program
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
     .option('-n, --samples <n>', 'samples per image (default: 1)', int('--samples'))
     .option('--tk <n>', 'refiner intermediate step T_k (default: config refiner.tk)', int('--tk'))
     .option('--concat', 'also write a side-by-side sheet: input | mask | stage 1 | stage 2')
+    .option('--set <key=value>', 'override any config key (repeatable), e.g. --set refiner.sampler.type=ddim --set guide.patchSize=9', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('-q, --quiet', 'no progress output', false)
     .action(async (opts) => {
       const summary = await inpaintCommand(opts, cliContainer());
@@ -104,7 +106,6 @@ export function buildProgram(): Command {
 /** Run the CLI; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
   const debug = argv.includes('--debug');
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -27,8 +27,14 @@ export class InputError extends Diff2sError {
   }
 }
 
-/** A model cannot be loaded or does not have the expected shape/signature. */
+/** A model failed at run time (engine or session problem). The CLI exits 1. */
 export class ModelError extends Diff2sError {}
+
+/**
+ * A model file the user supplied is unreadable, corrupt, or does not have the expected shapes / signature
+ * (an input error: the CLI exits 2). `file` names it.
+ */
+export class ModelFileError extends InputError {}
 
 /** A name asked of a registry is not registered; the message lists what is. */
 export class UnknownNameError extends ConfigError {

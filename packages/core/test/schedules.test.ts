@@ -89,7 +89,7 @@ describe('noise schedules', () => {
       'expected number, got string "x" (at schedule.T)',
     );
     expect(() => c.schedules.create('linear', { tee: 3 }, undefined, 'schedule')).toThrow('unknown key "tee" (at schedule)');
-    expect(() => c.schedules.create('sigmoid', {}, undefined, 'schedule.type')).toThrow(
+    expect(() => c.schedules.create('sigmoid', {}, undefined, 'schedule')).toThrow(
       'unknown schedule "sigmoid"; registered: cosine, explicit, linear, quad (at schedule.type)',
     );
   });

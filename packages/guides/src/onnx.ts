@@ -18,7 +18,7 @@
  */
 import * as path from 'path';
 import { z } from 'zod';
-import { InputError, maskBoundingBox, ModelError, Tensor4, toChannels } from '@diff2s/core';
+import { InputError, maskBoundingBox, ModelError, Tensor4, toChannels, ModelFileError } from '@diff2s/core';
 import type { Guide, GuideContext, GuideOptions, Logger, RegistryEntry, SizeSupport } from '@diff2s/core';
 import { formatOrtValueInfo, loadOrtSession } from '@diff2s/engine';
 import type { OrtSession, OrtValueInfo } from '@diff2s/engine';
@@ -293,7 +293,7 @@ export class OnnxGuide implements Guide {
       const diffs = signatureDifferences(profile, session.inputs, session.outputs);
       if (diffs.length) {
         await session.release();
-        throw new ModelError(
+        throw new ModelFileError(
           `ONNX model ${this.modelPath} does not match the "${profile.name}" profile:\n  - ${diffs.join('\n  - ')}\n` +
             `the model declares ${session.describe()}`,
         );
@@ -366,7 +366,7 @@ export class OnnxGuide implements Guide {
     const result = (await session.run(feeds, [profile.names.output]))[profile.names.output];
     const d = result.dims;
     if (d.length !== 4 || d[0] !== 1 || d[1] !== 3 || d[2] !== ih || d[3] !== iw) {
-      throw new ModelError(`ONNX model ${this.modelPath}: output "${profile.names.output}" has shape [${d.join(',')}], expected [1,3,${ih},${iw}]`);
+      throw new ModelFileError(`ONNX model ${this.modelPath}: output "${profile.names.output}" has shape [${d.join(',')}], expected [1,3,${ih},${iw}]`);
     }
     const outData = result.data;
     const range = profile.outputRange === 'auto' ? detectRange(outData, profile.name !== 'lama') : profile.outputRange;

@@ -1,6 +1,7 @@
 import * as path from 'path';
+import YAML from 'yaml';
 import {
-  ConfigError, Diff2sContainer, InputError, Tensor4, exitCodeFor, loadMask, readImage, writeImage, knownPixelViolations,
+  ConfigError, Diff2sContainer, InputError, applyMask, Tensor4, exitCodeFor, loadMask, readImage, writeImage, knownPixelViolations,
 } from '@diff2s/core';
 import { inpaint } from '@diff2s/refiner';
 import { composePipeline } from '../compose';
@@ -25,6 +26,8 @@ export interface InpaintFlags {
   samples?: number;
   concat?: boolean;
   tk?: number;
+  /** `key.path=value` overrides (value parsed as YAML: numbers, booleans, lists). */
+  set?: string[];
   quiet?: boolean;
 }
 
@@ -52,6 +55,11 @@ export async function inpaintCommand(flags: InpaintFlags, container: Diff2sConta
   if (flags.samples !== undefined) setPath(raw, 'samples', flags.samples);
   if (flags.concat !== undefined) setPath(raw, 'output.concat', flags.concat);
   if (flags.tk !== undefined) setPath(raw, 'refiner.tk', flags.tk);
+  for (const kv of flags.set ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`expected key.path=value, got "${kv}"`, '--set');
+    setPath(raw, kv.slice(0, eq).trim(), YAML.parse(kv.slice(eq + 1)));
+  }
   const cfg = parsePipelineConfig(raw);
   if (!cfg.input) throw new ConfigErrors([new ConfigError('expected an input image (set input.image or pass --image)', 'input')]);
   // output: a flag is relative to cwd; a config value to the config's folder; the default to cwd
@@ -159,7 +167,7 @@ async function runOne(
       files.push([s1, res.stage1.slice(k)]);
     }
     if (cfg.output.concat) {
-      const masked = res.image.slice(k);
+      const masked = applyMask(res.image.slice(k), res.mask.slice(k), 0); // the incomplete input: hole in mid-grey
       const panels = [{ tensor: masked }, { tensor: res.mask.slice(k), isMask: true }, { tensor: res.stage1.slice(k) }];
       if (res.stage2) panels.push({ tensor: res.stage2.slice(k) });
       files.push([path.join(stemDir, `${pair.stem}${suffix}_sheet.png`), sideBySide(panels)]);

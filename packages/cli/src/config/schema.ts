@@ -73,7 +73,8 @@ export type PipelineConfig = z.infer<typeof PipelineConfig>;
 function unionOf<T, X>(registry: Registry<T, X>): z.ZodType {
   const variants = registry.list().map((e) => {
     const s = e.configSchema as unknown as z.ZodObject;
-    const withType = typeof s.extend === 'function' ? s.extend({ type: z.literal(e.name) }) : z.object({ type: z.literal(e.name) });
+    // safeExtend keeps refinements (e.g. the patch guide's odd patch size)
+    const withType = typeof s.safeExtend === 'function' ? s.safeExtend({ type: z.literal(e.name) }) : z.object({ type: z.literal(e.name) });
     return withType.describe(e.description);
   });
   if (variants.length === 0) return z.object({ type: z.string() });

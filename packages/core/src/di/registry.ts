@@ -54,9 +54,12 @@ export class Registry<T, X = unknown> {
     return this.names().map((n) => this.entries.get(n)!);
   }
 
-  /** Validate `config` against the entry's schema (errors carry the key path under `path`) and build it. */
+  /**
+   * Validate `config` against the entry's schema and build it. `path` is where the part sits in a config file
+   * (e.g. `guide`): an unknown name is reported at `<path>.type`, option errors at `<path>.<key>`.
+   */
   create(name: string, config: unknown, context: X, path = ''): T {
-    const entry = this.get(name, path);
+    const entry = this.get(name, path ? `${path}.type` : 'type');
     const parsed = entry.configSchema.safeParse(config ?? {}, { reportInput: true });
     if (!parsed.success) {
       const issue = parsed.error.issues[0];

@@ -8,7 +8,7 @@
 import { promises as fs, readFileSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { InputError, ModelError, writeFileAtomic } from '@diff2s/core';
+import { InputError, ModelError, writeFileAtomic, ModelFileError } from '@diff2s/core';
 import type { NetworkDef } from '../net/def';
 import { shapeSize } from '../net/def';
 import { defineUNet, UNetConfig, resolveUNetConfig } from '../net/unet';
@@ -113,26 +113,26 @@ export function encodeWeights(def: NetworkDef, weights: WeightMap): { manifest: 
  */
 export function decodeWeights(def: NetworkDef, manifest: WeightsManifest, bytes: Uint8Array, where = 'weights'): WeightMap {
   if (manifest.format !== 'diff2s.weights' || manifest.dtype !== 'float32') {
-    throw new ModelError(`${where}: not a diff2s float32 weights manifest (format ${manifest.format}, dtype ${manifest.dtype})`);
+    throw new ModelFileError(`${where}: not a diff2s float32 weights manifest (format ${manifest.format}, dtype ${manifest.dtype})`);
   }
   const byName = new Map(manifest.entries.map((e) => [e.name, e]));
   const expected = new Set(def.params.map((p) => p.name));
   for (const e of manifest.entries) {
-    if (!expected.has(e.name)) throw new ModelError(`${where}: parameter "${e.name}" [${e.shape.join(', ')}] is not part of this model's configuration`);
+    if (!expected.has(e.name)) throw new ModelFileError(`${where}: parameter "${e.name}" [${e.shape.join(', ')}] is not part of this model's configuration`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const little = os.endianness() === 'LE';
   const out: WeightMap = new Map();
   for (const p of def.params) {
     const e = byName.get(p.name);
-    if (!e) throw new ModelError(`${where}: parameter "${p.name}" [${p.shape.join(', ')}] is missing`);
+    if (!e) throw new ModelFileError(`${where}: parameter "${p.name}" [${p.shape.join(', ')}] is missing`);
     if (e.shape.length !== p.shape.length || e.shape.some((d, i) => d !== p.shape[i])) {
-      throw new ModelError(`${where}: parameter "${p.name}" has shape [${e.shape.join(', ')}], the model config expects [${p.shape.join(', ')}]`);
+      throw new ModelFileError(`${where}: parameter "${p.name}" has shape [${e.shape.join(', ')}], the model config expects [${p.shape.join(', ')}]`);
     }
     const n = shapeSize(p.shape);
-    if (e.length !== n) throw new ModelError(`${where}: parameter "${p.name}" lists ${e.length} values, its shape needs ${n}`);
+    if (e.length !== n) throw new ModelFileError(`${where}: parameter "${p.name}" lists ${e.length} values, its shape needs ${n}`);
     if (!Number.isInteger(e.offset) || e.offset < 0 || e.offset % 4 !== 0 || e.offset + 4 * n > bytes.byteLength) {
-      throw new ModelError(`${where}: parameter "${p.name}" lies outside the ${bytes.byteLength}-byte weights file (offset ${e.offset})`);
+      throw new ModelFileError(`${where}: parameter "${p.name}" lies outside the ${bytes.byteLength}-byte weights file (offset ${e.offset})`);
     }
     const a = new Float32Array(n);
     if (little) a.set(new Float32Array(bytes.buffer.slice(bytes.byteOffset + e.offset, bytes.byteOffset + e.offset + 4 * n)));
@@ -196,8 +196,8 @@ async function readJson<T>(file: string): Promise<T> {
 export async function readModelCard(dir: string): Promise<ModelCard> {
   const file = path.join(dir, MODEL_CARD_FILE);
   const card = await readJson<ModelCard>(file);
-  if (card.format !== 'diff2s.model') throw new ModelError(`${file}: not a diff2s model card (format "${card.format}")`);
-  if (card.family !== 'unet') throw new ModelError(`${file}: unsupported network family "${card.family}"`);
+  if (card.format !== 'diff2s.model') throw new ModelFileError(`${file}: not a diff2s model card (format "${card.format}")`);
+  if (card.family !== 'unet') throw new ModelFileError(`${file}: unsupported network family "${card.family}"`);
   card.config = resolveUNetConfig(card.config, `${MODEL_CARD_FILE}:config`);
   return card;
 }
@@ -216,7 +216,7 @@ export async function readModel(dir: string): Promise<{ card: ModelCard; def: Ne
     throw new InputError(`cannot read ${binFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, binFile, { cause: err });
   }
   if (bytes.byteLength !== manifest.totalBytes) {
-    throw new ModelError(`${binFile} has ${bytes.byteLength} bytes, ${MANIFEST_FILE} says ${manifest.totalBytes}`);
+    throw new ModelFileError(`${binFile} has ${bytes.byteLength} bytes, ${MANIFEST_FILE} says ${manifest.totalBytes}`);
   }
   return { card, def, weights: decodeWeights(def, manifest, bytes, manifestFile) };
 }
