@@ -8,6 +8,10 @@ import { inpaintCommand } from './commands/inpaint';
 import { masksCommand } from './commands/masks';
 import { schemaCommand } from './commands/schema';
 import { trainCommand } from './commands/train';
+import { EXAMPLES_DIR } from './commands/inpaint';
+import { PipelineStudioBackend } from './studio-backend';
+import { startStudio } from '@diff2s/studio';
+import * as path from 'path';
 import { reportError } from './errors';
 
 function int(name: string) {
@@ -84,6 +88,41 @@ export function buildProgram(): Command {
     .action(async (opts) => {
       const r = await trainCommand(opts);
       process.stdout.write(`trained ${r.steps} steps (${r.sessionSteps} this run) in ${r.seconds.toFixed(1)} s on ${r.backend}; final loss ${r.finalLoss.toFixed(5)}; model: ${r.output}\n`);
+    });
+
+  program
+    .command('serve')
+    .description(
+      'start the web studio: open an image, paint a mask, run guide + refiner with live previews, compare, download.\n' +
+        'Binds 127.0.0.1 by default. Only models found in --models folders and guides that read no files can run.',
+    )
+    .option('--host <host>', 'interface to bind (anything but loopback prints a warning)', '127.0.0.1')
+    .option('-p, --port <n>', 'TCP port (0 = any free port)', int('--port'), 8765)
+    .option('--models <dir...>', 'folders with model folders (default: the shipped models/)')
+    .option('--examples <dir>', 'folder of example images (<name>.png + <name>-mask.png)', path.join(EXAMPLES_DIR, 'data'))
+    .option('--max-upload-mb <n>', 'largest upload in MiB', int('--max-upload-mb'), 50)
+    .option('--max-pixels <n>', 'largest image in pixels', int('--max-pixels'), 4096 * 4096)
+    .action(async (opts) => {
+      const backend = new PipelineStudioBackend({
+        modelDirs: opts.models ?? [path.resolve(EXAMPLES_DIR, '../models')],
+        examplesDir: opts.examples,
+      });
+      const studio = await startStudio({
+        backend,
+        host: opts.host,
+        port: opts.port,
+        maxUploadBytes: opts.maxUploadMb * 1024 * 1024,
+        maxPixels: opts.maxPixels,
+        logger: { info: (m) => process.stderr.write(`${m}\n`), warn: (m) => process.stderr.write(`warning: ${m}\n`) },
+      });
+      process.stdout.write(`diff2s studio: ${studio.url}  (models: ${backend.modelIds().join(', ') || 'none'}; Ctrl-C to stop)\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await studio.close();
+      await backend.dispose();
     });
 
   program

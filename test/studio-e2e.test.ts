@@ -1,0 +1,82 @@
+/**
+ * End to end: `diff2s serve`'s real backend (registries, patch guide, the shipped frugal model, the refiner) in
+ * Debian's chromium — pick the shipped example, paint a stroke, run, see both results, download stage 2.
+ */
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import type { Browser } from 'playwright-core';
+import { decodeImage, readImage } from '@diff2s/core';
+import { PipelineStudioBackend } from '@diff2s/cli';
+import { startStudio } from '@diff2s/studio';
+import { launchChromium, paintStroke } from '../packages/studio/test/browser-helpers';
+import { ROOT } from './helpers/cli';
+
+describe('studio with the real pipeline backend', () => {
+  let browser: Browser;
+  let backend: PipelineStudioBackend;
+  let studio: Awaited<ReturnType<typeof startStudio>>;
+  beforeAll(async () => {
+    backend = new PipelineStudioBackend({ modelDirs: [path.join(ROOT, 'models')], examplesDir: path.join(ROOT, 'examples/data') });
+    studio = await startStudio({ backend, port: 0, logger: { info: () => undefined, warn: () => undefined } });
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await studio?.close();
+    await backend?.dispose();
+  });
+
+  it('describes the shipped model and refuses guides that would read files', async () => {
+    const d = await backend.describe();
+    expect(d.models).toContain('frugal-brick');
+    expect(d.refinerAvailable).toBe(true);
+    expect(d.maxTk).toBe(1000);
+    expect(d.guides.map((g) => g.name)).not.toContain('file');
+    expect(d.guides.map((g) => g.name)).not.toContain('onnx');
+    await expect(backend.parsePipeline('guide: { type: file, path: /etc/passwd }')).rejects.toThrow(/not available in the studio \(at guide\.type\)/);
+    const res = await fetch(`${studio.url}api/pipeline`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'guide: { type: onnx, model: ../../x.onnx }' });
+    expect(res.status).toBe(400);
+  });
+
+  it('runs the shipped example with patch + refiner in the browser and downloads stage 2', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+    const page = await ctx.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await page.goto(studio.url);
+      await page.locator('#server-state.ok').waitFor();
+      await page.click('.example[data-id="brick"]');
+      await page.locator('#canvas-wrap:not([hidden])').waitFor();
+      await paintStroke(page, { x: 0.2, y: 0.8 }, { x: 0.4, y: 0.85 });
+      await page.fill('#tk', '5');
+      await page.click('#run');
+      await page.locator('#results:not([hidden])').waitFor({ timeout: 120000 });
+      await page.waitForFunction(() => ['stage1-img', 'stage2-img'].every((id) => (document.getElementById(id) as HTMLImageElement).naturalWidth === 128), undefined, { timeout: 120000 });
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-stage2')]);
+      const file = await download.path();
+      expect((await fs.stat(file)).size).toBeGreaterThan(2000);
+      const result = await decodeImage(await fs.readFile(file), 'download');
+      expect([result.width, result.height]).toEqual([128, 128]);
+      // known pixels (per the page's painted mask) equal the example's exactly
+      const mask = await page.evaluate(() => {
+        const c = document.getElementById('mask-canvas') as HTMLCanvasElement;
+        const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+        const out: number[] = [];
+        for (let i = 3; i < d.length; i += 4) out.push(d[i] >= 128 ? 1 : 0);
+        return out;
+      });
+      const brick = await readImage(path.join(ROOT, 'examples/data/brick.png'));
+      let holes = 0, differing = 0;
+      for (let p = 0; p < 128 * 128; p++) {
+        if (mask[p]) holes++;
+        else if (result.tensor.data[p] !== brick.tensor.data[p]) differing++;
+      }
+      expect(holes).toBeGreaterThan(500);
+      expect(differing).toBe(0);
+      expect(errors).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
