@@ -177,3 +177,8 @@ export function describeBackend(info: BackendInfo): string {
   if (info.backend === 'wasm') parts.push(`${info.threads} thread`, info.simd ? 'SIMD' : 'no SIMD');
   return `${info.backend} (${parts.join(', ')})` + (info.fallbackReason ? ` [fallback: ${info.fallbackReason}]` : '');
 }
+
+/** Number of live tfjs tensors (for leak checks: it must not grow per sampling or training step). */
+export function liveTensorCount(): number {
+  return tf.memory().numTensors;
+}
