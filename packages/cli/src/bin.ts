@@ -8,6 +8,7 @@ import { inpaintCommand } from './commands/inpaint';
 import { masksCommand } from './commands/masks';
 import { schemaCommand } from './commands/schema';
 import { trainCommand } from './commands/train';
+import { evalCommand, evalSchemaCommand } from './commands/eval';
 import { EXAMPLES_DIR } from './commands/inpaint';
 import { PipelineStudioBackend } from './studio-backend';
 import { startStudio } from '@diff2s/studio';
@@ -57,6 +58,26 @@ export function buildProgram(): Command {
       if (summary.failed.length || summary.skipped.length) {
         process.exitCode = summary.failed.some((f) => f.code === 1) ? 1 : 2;
       }
+    });
+
+  program
+    .command('eval')
+    .description(
+      'evaluate pipelines (methods, sweeps expanded) on a dataset with synthetic holes: metrics against the original\n' +
+        'image (PSNR, SSIM, L1, MSE, SWD on the hole and/or the whole image; boundary consistency), the known-pixel\n' +
+        'check and timings. Writes <output>/report.html (self-contained), summary.md/.csv/.json, per-image.csv/.json,\n' +
+        'plots/*.svg, grid.png, masks/ and results/. See examples/eval-textures.yaml and `diff2s schema --eval`.',
+    )
+    .requiredOption('-c, --config <file>', 'eval config (.yaml/.yml/.json): dataset, methods, metrics, seed, output')
+    .option('-o, --out <dir>', 'override the output folder')
+    .option('--limit <n>', 'evaluate only the first N images', int('--limit'))
+    .option('-s, --seed <n>', 'override the eval seed', int('--seed'))
+    .option('--only <names...>', 'run only these runs or methods (by name)')
+    .option('-q, --quiet', 'no progress output', false)
+    .action(async (opts) => {
+      const r = await evalCommand(opts, cliContainer());
+      process.stdout.write(`${r.files['report.html']}\n`);
+      process.exitCode = r.exitCode;
     });
 
   program
@@ -135,8 +156,9 @@ export function buildProgram(): Command {
   program
     .command('schema')
     .description('print the JSON Schema of pipeline configs (for editors: put "$schema" in your config)')
-    .action(() => {
-      process.stdout.write(`${schemaCommand(cliContainer())}\n`);
+    .option('--eval', 'print the eval config schema instead', false)
+    .action((opts) => {
+      process.stdout.write(`${opts.eval ? evalSchemaCommand(cliContainer()) : schemaCommand(cliContainer())}\n`);
     });
 
   return program;

@@ -9,3 +9,6 @@ export * from './compose';
 export * from './sheet';
 export * from './inputs';
 export { main, buildProgram } from './bin';
+export * from './eval';
+export { evalCommand, evalSchemaCommand, type EvalFlags, type EvalResult } from './commands/eval';
+export * from './studio-backend';
