@@ -1,7 +1,7 @@
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { createContainer, MemoryLogger, ModelError, Rng } from '@diff2s/core';
+import { createContainer, MemoryLogger, ModelFileError, Rng } from '@diff2s/core';
 import {
   engineModule, initEngine, LoadedModel, loadModel, MANIFEST_FILE, MODEL_CARD_FILE, NativeUNet, readModelCard, saveModel,
   WEIGHTS_FILE, WeightsManifest,
@@ -74,7 +74,7 @@ describe('save / load', () => {
     const extra = structuredClone(manifest);
     extra.entries.push({ name: 'bogus.weight', shape: [1], offset: 0, length: 1 });
     await fs.writeFile(mf, JSON.stringify(extra));
-    await expect(loadModel(folder)).rejects.toThrow(ModelError);
+    await expect(loadModel(folder)).rejects.toThrow(ModelFileError);
     await expect(loadModel(folder)).rejects.toThrow(/"bogus\.weight"/);
 
     await fs.writeFile(mf, original);
@@ -94,7 +94,7 @@ describe('save / load', () => {
     model.dispose();
     const c = createContainer(engineModule);
     expect(c.modelLoaders.names()).toContain('native');
-    const loaded = (await c.modelLoaders.create('native', { path: 'm3' }, { container: c, baseDir: dir, logger: new MemoryLogger() })) as LoadedModel;
+    const loaded = (await c.modelLoaders.create('native', { path: 'm3', engine: 'tfjs' }, { container: c, baseDir: dir, logger: new MemoryLogger() })) as LoadedModel;
     expect(loaded).toBeInstanceOf(NativeUNet);
     expect(loaded.card.family).toBe('unet');
     loaded.dispose();

@@ -5,7 +5,7 @@
  * image part − 0.5·hole; custom: img 0–255, msk 1 = known, out = img·msk + 200·(1 − msk), multiple of 4.
  */
 import * as path from 'path';
-import { ConfigError, InputError, ModelError, Rng, Tensor4 } from '@diff2s/core';
+import { ConfigError, InputError, ModelFileError, Rng, Tensor4 } from '@diff2s/core';
 import { detectRange, OnnxGuide, padPlanes, planRegion, resizeHoleConservative, resizePlanes } from '@diff2s/guides';
 import { at, FIXTURES, knownPixelsExact, makeGuide, randomImage, rectMask } from './helpers';
 
@@ -140,7 +140,7 @@ describe('onnx guide: signature validation and errors', () => {
   it('lists every difference between the model and the profile', async () => {
     const { guide } = makeGuide('onnx', { model: 'lama.onnx', profile: 'migan' });
     const err = await guide.inpaint(randomImage(1, 3, 8, 8), rectMask(1, 8, 8, 1, 1, 3, 3), { rng: new Rng(0) }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ModelError);
+    expect(err).toBeInstanceOf(ModelFileError);
     const msg = (err as Error).message;
     expect(msg).toMatch(/does not match the "migan" profile/);
     expect(msg).toMatch(/missing input "input" \[1,4,512,512\]/);
@@ -152,7 +152,7 @@ describe('onnx guide: signature validation and errors', () => {
   it('names wrong channel counts and missing outputs', async () => {
     const { guide } = makeGuide('onnx', { model: 'bad_lama.onnx', profile: 'lama' });
     const err = await guide.inpaint(randomImage(1, 3, 8, 8), rectMask(1, 8, 8, 1, 1, 3, 3), { rng: new Rng(0) }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ModelError);
+    expect(err).toBeInstanceOf(ModelFileError);
     const msg = (err as Error).message;
     expect(msg).toMatch(/input "image" dimension 1 \(channels\) is 1, the profile needs 3/);
     expect(msg).toMatch(/missing output "output"/);
