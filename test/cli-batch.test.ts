@@ -52,3 +52,17 @@ describe('diff2s inpaint in batch mode', () => {
     ]);
   });
 });
+
+describe('diff2s export', () => {
+  it('writes the three refiner parts, the full graph and their description', async () => {
+    const tmp = tempDir('diff2s-export-');
+    try {
+      const r = runCli(['export', path.join(__dirname, '..', 'models/frugal-brick'), '--out', tmp.dir]);
+      expect(r.status).toBe(0);
+      expect(r.stdout.trim().split('\n').map((f) => path.basename(f))).toEqual(['encoder.onnx', 'middle.onnx', 'decoder.onnx', 'full.onnx']);
+      expect(await listFiles(tmp.dir)).toEqual(['decoder.onnx', 'encoder.onnx', 'full.onnx', 'middle.onnx', 'onnx.json']);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});

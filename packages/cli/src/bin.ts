@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError } from '@diff2s/core';
-import { describeBackend, initEngine } from '@diff2s/engine';
+import { describeBackend, exportModelToOnnx, initEngine } from '@diff2s/engine';
 import { cliContainer } from './compose';
 import { infoCommand } from './commands/info';
 import { inpaintCommand } from './commands/inpaint';
@@ -144,6 +144,16 @@ export function buildProgram(): Command {
       });
       await studio.close();
       await backend.dispose();
+    });
+
+  program
+    .command('export')
+    .description('export a native model folder to ONNX: encoder.onnx, middle.onnx, decoder.onnx (the refiner\'s three parts),\nfull.onnx and onnx.json describing their inputs and outputs (opset 17, dynamic batch and size)')
+    .argument('<model>', 'model folder (model.json + weights.bin + weights.json)')
+    .option('-o, --out <dir>', 'output folder', 'onnx')
+    .action(async (model: string, opts) => {
+      const r = await exportModelToOnnx(path.resolve(model), path.resolve(opts.out));
+      for (const f of Object.values(r.files)) process.stdout.write(`${f}\n`);
     });
 
   program

@@ -1,7 +1,7 @@
 import {
   ConfigError, Diff2sContainer, Guide, GuideContext, Logger, NoiseSchedule, createContainer,
 } from '@diff2s/core';
-import { engineModule, type LoadedModel } from '@diff2s/engine';
+import { engineModule, type AnyLoadedModel as LoadedModel } from '@diff2s/engine';
 import { guidesModule } from '@diff2s/guides';
 import { checkRefinerSampler, type RefinerSpec } from '@diff2s/refiner';
 import { ConfigErrors } from './config/load';
@@ -75,7 +75,7 @@ export async function composePipeline(cfg: PipelineConfig, baseDir: string, cont
     errors.push(new ConfigError(`T_k = ${cfg.refiner!.tk} exceeds the model's schedule length T = ${schedule.T}`, 'refiner.tk'));
   }
   if (errors.length) {
-    model?.dispose();
+    await model?.dispose();
     throw new ConfigErrors(errors);
   }
   const { enabled: _e, sampler: _s, ...options } = cfg.refiner ?? { enabled: false, sampler: { type: 'ddpm' } };
@@ -89,7 +89,7 @@ export async function composePipeline(cfg: PipelineConfig, baseDir: string, cont
     summary,
     dispose: async () => {
       await guide?.dispose?.();
-      model?.dispose();
+      await model?.dispose();
     },
   };
 }

@@ -4,7 +4,7 @@ import YAML from 'yaml';
 import {
   CancelledError, ConfigError, Diff2sContainer, GuideContext, NoiseSchedule, createContainer,
 } from '@diff2s/core';
-import { engineModule, type LoadedModel } from '@diff2s/engine';
+import { engineModule, type AnyLoadedModel as LoadedModel } from '@diff2s/engine';
 import { guidesModule } from '@diff2s/guides';
 import { checkRefinerSampler, inpaint } from '@diff2s/refiner';
 import type {
@@ -195,7 +195,7 @@ export class PipelineStudioBackend implements StudioBackend {
 
   /** Free the cached models. */
   async dispose(): Promise<void> {
-    for (const p of this.loaded.values()) (await p.catch(() => undefined))?.model.dispose();
+    for (const p of this.loaded.values()) await (await p.catch(() => undefined))?.model.dispose();
     this.loaded.clear();
   }
 }

@@ -59,6 +59,19 @@ function loadOrt(): Promise<OrtModule> {
   return ortModule;
 }
 
+/**
+ * Whether onnxruntime-node loads on this machine (its native library included). Never throws; the reason it does
+ * not load is in `reason`.
+ */
+export async function ortAvailability(): Promise<{ available: boolean; reason?: string }> {
+  try {
+    await loadOrt();
+    return { available: true };
+  } catch (err) {
+    return { available: false, reason: (err as Error).message };
+  }
+}
+
 /** Options for {@link loadOrtSession}. */
 export interface OrtLoadOptions {
   /** Threads inside one operator (default: the number of CPU cores, at most 8). */
@@ -73,6 +86,14 @@ export interface OrtLoadOptions {
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
   /** Name used in messages when the model is given as bytes. */
   name?: string;
+  /**
+   * Whether idle intra-op threads spin-wait for work (onnxruntime's default: true). Turn it off when several
+   * sessions run one after another on few cores (each session has its own pool, and spinning pools steal the cores
+   * the next session needs) — OnnxUNet does.
+   */
+  allowSpinning?: boolean;
+  /** Raw session config entries (`session.*` keys of onnxruntime's session_options_config_keys.h). */
+  configEntries?: Record<string, string>;
 }
 
 /** Element types the wrapper reports (onnxruntime's names: float32, float16, int64, uint8, …). */
@@ -105,6 +126,15 @@ export interface OrtResult {
   type: OrtElementType;
 }
 
+/** Options of {@link OrtSession.run}. */
+export interface OrtRunOptions {
+  /**
+   * Caller-owned output buffers by output name (dims must be the exact output dims): onnxruntime writes into them and
+   * the result's `data` is that buffer — the way to reuse output memory across calls.
+   */
+  into?: Record<string, { dims: readonly number[]; data: Float32Array }>;
+}
+
 /** `name [1,3,h,w] float32`: one declared value as text. */
 export function formatOrtValueInfo(v: OrtValueInfo): string {
   return v.isTensor ? `${v.name} [${v.dims.join(',')}] ${v.type}` : `${v.name} (not a tensor)`;
@@ -130,11 +160,13 @@ export class OrtSession {
   }
 
   /**
-   * Run the model. `feeds` maps input names to data; `outputNames` picks outputs (default all).
+   * Run the model. `feeds` maps input names to data; `outputNames` picks outputs (default all); `options.into`
+   * gives pre-allocated output buffers.
    * Throws {@link ModelError} (naming the model) when onnxruntime fails, e.g. on a shape the graph cannot take.
    */
-  async run(feeds: Record<string, OrtFeed>, outputNames?: readonly string[]): Promise<Record<string, OrtResult>> {
+  async run(feeds: Record<string, OrtFeed>, outputNames?: readonly string[], options: OrtRunOptions = {}): Promise<Record<string, OrtResult>> {
     if (this.released) throw new ModelError(`ONNX session for ${this.source} was released`);
+    const into = options.into ?? {};
     const ortFeeds: Record<string, Ort.Tensor> = {};
     for (const [name, f] of Object.entries(feeds)) {
       const size = f.dims.reduce((a, b) => a * b, 1);
@@ -152,8 +184,24 @@ export class OrtSession {
       ortFeeds[name] = new this.ort.Tensor(data, f.dims);
     }
     let out: Ort.InferenceSession.ReturnType;
+    // pre-allocated outputs: onnxruntime writes into the caller's buffers (main realm only; in a sandbox the result
+    // is copied into them below)
+    const realm = mainRealm();
+    const preNames = realm ? [] : Object.keys(into);
+    for (const name of preNames) {
+      const f = into[name];
+      const size = f.dims.reduce((a, b) => a * b, 1);
+      if (size !== f.data.length) throw new ModelError(`output buffer "${name}" of ${this.source}: ${f.data.length} values for dims [${f.dims.join(',')}]`);
+    }
     try {
-      out = outputNames ? await this.session.run(ortFeeds, [...outputNames]) : await this.session.run(ortFeeds);
+      if (preNames.length > 0) {
+        const fetches: Record<string, Ort.Tensor | null> = {};
+        for (const name of outputNames ?? this.outputs.map((o) => o.name)) fetches[name] = null;
+        for (const name of preNames) fetches[name] = new this.ort.Tensor(into[name].data, into[name].dims);
+        out = await this.session.run(ortFeeds, fetches);
+      } else {
+        out = outputNames ? await this.session.run(ortFeeds, [...outputNames]) : await this.session.run(ortFeeds);
+      }
     } catch (err) {
       throw new ModelError(`running ONNX model ${this.source} failed: ${(err as Error).message}`, { cause: err });
     }
@@ -161,8 +209,13 @@ export class OrtSession {
     for (const [name, value] of Object.entries(out)) {
       const t = value as Ort.Tensor;
       const raw = t.data as unknown;
+      const target = into[name];
       let data: Float32Array;
-      if (raw instanceof Float32Array) data = raw;
+      if (target && preNames.includes(name)) data = target.data;
+      else if (target && t.type === 'float32' && ArrayBuffer.isView(raw) && (raw as Float32Array).length === target.data.length) {
+        target.data.set(raw as Float32Array);
+        data = target.data;
+      } else if (raw instanceof Float32Array) data = raw;
       else if (t.type === 'int64' || t.type === 'uint64') data = Float32Array.from(raw as ArrayLike<bigint>, (v) => Number(v));
       else if (t.type === 'float32' && ArrayBuffer.isView(raw)) {
         data = new Float32Array((raw as Float32Array).length); // a main-realm array seen from a sandbox: copy
@@ -216,6 +269,12 @@ export async function loadOrtSession(source: string | Uint8Array, options: OrtLo
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
     logSeverityLevel: options.logSeverityLevel ?? 4,
   };
+  const entries: Record<string, string> = { ...options.configEntries };
+  if (options.allowSpinning !== undefined) {
+    entries['session.intra_op.allow_spinning'] = options.allowSpinning ? '1' : '0';
+    entries['session.inter_op.allow_spinning'] = options.allowSpinning ? '1' : '0';
+  }
+  if (Object.keys(entries).length > 0) sessionOptions.extra = entries;
   let session: Ort.InferenceSession;
   try {
     const realm = mainRealm();
