@@ -70,7 +70,8 @@ export const PipelineConfig = z
   .strict();
 export type PipelineConfig = z.infer<typeof PipelineConfig>;
 
-function unionOf<T, X>(registry: Registry<T, X>): z.ZodType {
+/** A union of every registered entry's config schema, each with `type: <name>` (for JSON Schema export). */
+export function registryUnion<T, X>(registry: Registry<T, X>): z.ZodType {
   const variants = registry.list().map((e) => {
     const s = e.configSchema as unknown as z.ZodObject;
     // safeExtend keeps refinements (e.g. the patch guide's odd patch size)
@@ -88,8 +89,8 @@ function unionOf<T, X>(registry: Registry<T, X>): z.ZodType {
  */
 export function pipelineJsonSchema(container: Diff2sContainer): object {
   const full = PipelineConfig.extend({
-    guide: unionOf(container.guides).optional(),
-    refiner: RefinerConfig.extend({ sampler: unionOf(container.samplers).optional() }).strict().optional(),
+    guide: registryUnion(container.guides).optional(),
+    refiner: RefinerConfig.extend({ sampler: registryUnion(container.samplers).optional() }).strict().optional(),
   });
   const js = z.toJSONSchema(full, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
   return { $id: 'https://diff2s.dev/schema/pipeline.schema.json', title: 'diff2s pipeline config', ...js };

@@ -5,8 +5,8 @@
  */
 import { z } from 'zod';
 import { MASK_TYPES } from '@diff2s/core';
-import type { Diff2sContainer, Registry } from '@diff2s/core';
-import { PipelineConfig, RefinerConfig } from '../config/schema';
+import type { Diff2sContainer } from '@diff2s/core';
+import { PipelineConfig, RefinerConfig, registryUnion } from '../config/schema';
 
 /** A pixel rectangle of every image (e.g. a texture's held-out region). */
 export const CropRect = z
@@ -133,23 +133,12 @@ export const EvalConfig = z
 export type EvalConfig = z.infer<typeof EvalConfig>;
 export type EvalConfigInput = z.input<typeof EvalConfig>;
 
-function unionOf<T, X>(registry: Registry<T, X>): z.ZodType {
-  const variants = registry.list().map((e) => {
-    const s = e.configSchema as unknown as z.ZodObject;
-    // safeExtend keeps refinements (e.g. the patch guide's odd patch size)
-    const withType = typeof s.safeExtend === 'function' ? s.safeExtend({ type: z.literal(e.name) }) : z.object({ type: z.literal(e.name) });
-    return withType.describe(e.description);
-  });
-  if (variants.length === 0) return z.object({ type: z.string() });
-  if (variants.length === 1) return variants[0];
-  return z.union(variants as unknown as [z.ZodType, z.ZodType, ...z.ZodType[]]);
-}
 
 /** The JSON Schema of eval configs, with every registered guide's and sampler's options spelled out. */
 export function evalJsonSchema(container: Diff2sContainer): object {
   const pipeline = MethodPipeline.extend({
-    guide: unionOf(container.guides).optional(),
-    refiner: RefinerConfig.extend({ sampler: unionOf(container.samplers).optional() }).strict().optional(),
+    guide: registryUnion(container.guides).optional(),
+    refiner: RefinerConfig.extend({ sampler: registryUnion(container.samplers).optional() }).strict().optional(),
   });
   const full = EvalConfig.extend({ methods: z.array(MethodConfig.extend({ pipeline: pipeline.optional() })).min(1) });
   const js = z.toJSONSchema(full, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;

@@ -16,13 +16,13 @@
  */
 import * as path from 'path';
 import {
-  assertMaskFits, assertSameShape, Conditioning, Denoiser, DenoiserStep, InputError, ModelError, PredictionType, Rng, Tensor4,
+  assertSameShape, Conditioning, Denoiser, DenoiserStep, InputError, ModelError, PredictionType, Rng, Tensor4,
 } from '@diff2s/core';
 import type { NetworkDef } from '../net/def';
 import { initWeights } from '../net/init';
 import { defineUNet, imageInputChannels, isConditional, resolveUNetConfig, UNetConfig, UNetSpec } from '../net/unet';
 import type { WeightMap } from '../tfjs/network';
-import { noiseLevelFor } from '../tfjs/unet-model';
+import { noiseLevelFor, writeUNetInput } from '../tfjs/unet-model';
 import { ModelCard, readModel } from '../io/model-io';
 import { exportNetworkToOnnx, ONNX_NAMES, OnnxPartName, onnxPartSignature } from './export';
 import { loadOrtSession, OrtFeed, OrtLoadOptions, OrtSession } from './ort';
@@ -160,42 +160,9 @@ export class OnnxUNet implements Denoiser {
    * `conditioning.inputs` order — x_t, x_m (as given, or zero in the hole), mask.
    */
   private fillInput(xt: Tensor4, cond: Conditioning | undefined, dst: Float32Array, offset: number): void {
-    const cfg = this.config;
-    const C = cfg.imageChannels;
-    if (xt.c !== C) throw new InputError(`x_t has ${xt.c} channels, the model expects ${C}`);
-    if (this.conditional) {
-      if (!cond) throw new InputError('this model is conditional: it needs cond.xm and cond.mask');
-      assertSameShape(xt, cond.xm, 'x_m');
-      assertMaskFits(xt, cond.mask, 'cond.mask');
-    }
-    const inC = imageInputChannels(cfg);
-    const { n, h, w } = xt;
-    const hw = h * w;
-    for (let i = 0; i < n; i++) {
-      let ch = 0;
-      for (const part of cfg.conditioning.inputs) {
-        const at = ((offset + i) * inC + ch) * hw;
-        if (part === 'xt') {
-          dst.set(xt.data.subarray(i * C * hw, (i + 1) * C * hw), at);
-          ch += C;
-        } else if (part === 'mask') {
-          dst.set(cond!.mask.data.subarray(i * hw, (i + 1) * hw), at);
-          ch += 1;
-        } else {
-          const src = cond!.xm.data.subarray(i * C * hw, (i + 1) * C * hw);
-          if (cfg.conditioning.holeFill === 'zero') {
-            const m = cond!.mask.data;
-            for (let c = 0; c < C; c++) {
-              for (let p = 0; p < hw; p++) dst[at + c * hw + p] = m[i * hw + p] >= 0.5 ? 0 : src[c * hw + p];
-            }
-          } else {
-            dst.set(src, at);
-          }
-          ch += C;
-        }
-      }
-    }
+    writeUNetInput(this.config, xt, cond, dst, offset);
   }
+
 
   /** A reused network-input buffer for `images` images of xt's size. */
   private inputFor(images: number, h: number, w: number): Float32Array {

@@ -50,10 +50,19 @@ export function noiseLevelFor(cfg: UNetConfig, step: DenoiserStep): number {
  * channels in `conditioning.inputs` order (`xt`, `xm` — as given or with zeros in the hole — and `mask`).
  */
 export function buildUNetInput(cfg: UNetConfig, xt: Tensor4, cond?: Conditioning): Tensor4 {
+  const out = new Tensor4([xt.n, imageInputChannels(cfg), xt.h, xt.w]);
+  writeUNetInput(cfg, xt, cond, out.data, 0);
+  return out;
+}
+
+/**
+ * Write the network input for (x_t, cond) into `dst` starting at image `offset` (so two inputs can share one
+ * batch buffer): channels in `conditioning.inputs` order — x_t, x_m (as given, or zero in the hole), mask.
+ */
+export function writeUNetInput(cfg: UNetConfig, xt: Tensor4, cond: Conditioning | undefined, dst: Float32Array, offset: number): void {
   const C = cfg.imageChannels;
   if (xt.c !== C) throw new InputError(`x_t has ${xt.c} channels, the model expects ${C}`);
-  const needsCond = isConditional(cfg);
-  if (needsCond) {
+  if (isConditional(cfg)) {
     if (!cond) throw new InputError('this model is conditional: it needs cond.xm and cond.mask');
     assertSameShape(xt, cond.xm, 'x_m');
     assertMaskFits(xt, cond.mask, 'cond.mask');
@@ -61,33 +70,30 @@ export function buildUNetInput(cfg: UNetConfig, xt: Tensor4, cond?: Conditioning
   const inC = imageInputChannels(cfg);
   const { n, h, w } = xt;
   const hw = h * w;
-  const out = new Tensor4([n, inC, h, w]);
-  const od = out.data;
   for (let i = 0; i < n; i++) {
     let ch = 0;
     for (const part of cfg.conditioning.inputs) {
-      const dst = (i * inC + ch) * hw;
+      const at = ((offset + i) * inC + ch) * hw;
       if (part === 'xt') {
-        od.set(xt.data.subarray(i * C * hw, (i + 1) * C * hw), dst);
+        dst.set(xt.data.subarray(i * C * hw, (i + 1) * C * hw), at);
         ch += C;
       } else if (part === 'mask') {
-        od.set(cond!.mask.data.subarray(i * hw, (i + 1) * hw), dst);
+        dst.set(cond!.mask.data.subarray(i * hw, (i + 1) * hw), at);
         ch += 1;
       } else {
         const src = cond!.xm.data.subarray(i * C * hw, (i + 1) * C * hw);
         if (cfg.conditioning.holeFill === 'zero') {
           const m = cond!.mask.data;
           for (let c = 0; c < C; c++) {
-            for (let p = 0; p < hw; p++) od[dst + c * hw + p] = m[i * hw + p] >= 0.5 ? 0 : src[c * hw + p];
+            for (let p = 0; p < hw; p++) dst[at + c * hw + p] = m[i * hw + p] >= 0.5 ? 0 : src[c * hw + p];
           }
         } else {
-          od.set(src, dst);
+          dst.set(src, at);
         }
         ch += C;
       }
     }
   }
-  return out;
 }
 
 /**
