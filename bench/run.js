@@ -1,0 +1,587 @@
+#!/usr/bin/env node
+/**
+ * diff2s side-by-side benchmark: our TypeScript engine vs the PyTorch peer (bench/peer/diff2s_peer.py, a child
+ * process walking the SAME NetworkDef with the SAME weights). Writes a markdown report (default reports/bench.md).
+ *
+ *   node bench/run.js [--quick] [--out FILE] [--model DIR] [--only LIST] [--no-peer] [--no-profile]
+ *
+ *   (a) refine a 256×256 image, frugal UNet, T_k = 200 (ddpm): ours = @diff2s/refiner refine() with NativeUNet on
+ *       tfjs-wasm (1 thread) [+ OnnxUNet on onnxruntime when the engine exports it]; peer = the same 200 steps
+ *       (encoder+middle of the x_t and x̄_t passes as one 2N batch, channel swap at h₋₁ and h, decoder), 2 threads.
+ *   (b) one training step, frugal, batch 16, 64×64: ours = TfjsNetwork.lossAndGrads + Adam as src/train does it
+ *       (in process, 1 thread; and ParallelGradient with 2 workers); peer = forward + backward + torch Adam, 2 threads.
+ *   fwd forward pass, batch 16, 64×64 (ours 1 thread, peer 2 threads).
+ *   (c) the patch guide on 256×256 with a 25% free-form hole (ours only; target ≤ 10 s).
+ *   (d) peak RSS of (a) at 512×512, each side in its own child process (VmHWM) — target ≤ 1.5 GB.
+ *   profile: tf.profile of one in-process training step, time per kernel (the report's notes).
+ * --only takes a comma list of a,onnx,b,fwd,c,d,profile. --quick: fewer repetitions and a smaller T_k (~2 minutes).
+ * Ours and the peer never run at the same time. Medians over the repetitions after one warm-up (refine: no warm-up
+ * run beyond model creation). Needs the built packages (pnpm run build); the peer needs /usr/bin/python3 with torch
+ * (apt-get install python3-torch) and is skipped, with a note, without it.
+ *
+ * Internal: `node bench/run.js --child rss --size 512 --tk N --dir D` (the RSS child; prints one JSON line).
+ */
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { spawn } = require('child_process');
+const C = require('./lib/common');
+
+// ---------------------------------------------------------------------------------------------------------------
+// Arguments
+
+const argv = process.argv.slice(2);
+const flag = (name) => argv.includes(`--${name}`);
+const opt = (name, def) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] !== undefined && !argv[i + 1].startsWith('--') ? argv[i + 1] : def;
+};
+
+const QUICK = flag('quick');
+const PLAN = QUICK
+  ? { tk: 10, refineReps: 2, trainReps: 3, fwdReps: 3, patchReps: 1, rssTk: 4, size: 256, rssSize: 512 }
+  : { tk: 200, refineReps: 3, trainReps: 7, fwdReps: 7, patchReps: 3, rssTk: 20, size: 256, rssSize: 512 };
+const ONLY = new Set((opt('only', 'a,onnx,b,fwd,c,d,profile')).split(',').map((s) => s.trim()));
+if (flag('no-profile')) ONLY.delete('profile');
+const OUT = path.resolve(C.ROOT, opt('out', 'reports/bench.md'));
+const BATCH = 16, TRAIN_SIZE = 64;
+
+/** Load samples taken at the start of every phase (1-minute load average and other busy processes). */
+const LOADS = [];
+function log(msg) {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+  if (!flag('child')) LOADS.push({ load1: os.loadavg()[0], busy: C.busyProcesses() });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The model: a model folder (default models/frugal-brick when complete) or the frugal preset with seeded weights
+
+async function loadSetup(dir) {
+  const e = C.pkg('engine');
+  const modelDir = opt('model', fs.existsSync(path.join(C.ROOT, 'models/frugal-brick/model.json')) ? path.join(C.ROOT, 'models/frugal-brick') : '');
+  let cfg, weights, schedule, source;
+  if (modelDir) {
+    const m = await e.readModel(path.resolve(modelDir));
+    cfg = m.card.config;
+    weights = m.weights;
+    schedule = m.card.schedule ?? { type: 'linear', T: 1000, betaStart: 1e-4, betaEnd: 0.02 };
+    source = `${path.relative(C.ROOT, path.resolve(modelDir)) || modelDir} (${m.card.training?.steps ?? '?'} training steps)`;
+  } else {
+    cfg = e.resolveUNetConfig('frugal');
+    weights = e.initWeights(e.defineUNet(cfg), 0);
+    schedule = { type: 'linear', T: 1000, betaStart: 1e-4, betaEnd: 0.02 };
+    source = 'frugal preset, seeded init (seed 0)';
+  }
+  const def = e.defineUNet(cfg);
+  // the peer gets the same definition, config and weights (a snapshot: a training job may rewrite the folder)
+  fs.writeFileSync(path.join(dir, 'def.json'), JSON.stringify(def));
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
+  const weightsPath = C.writeWeights(dir, def, weights);
+  return { cfg, def, weights, schedule, source, weightsPath, dir };
+}
+
+function peerArgs(setup, extra) {
+  return ['--def', path.join(setup.dir, 'def.json'), '--weights', setup.weightsPath, '--config', path.join(setup.dir, 'config.json'), '--threads', '2', ...extra];
+}
+
+function scheduleArgs(s) {
+  if (s.type !== 'linear') throw new Error(`the peer implements the linear schedule only (model has ${s.type})`);
+  return ['--T', String(s.T ?? 1000), '--beta-start', String(s.betaStart ?? 1e-4), '--beta-end', String(s.betaEnd ?? 0.02)];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// (a) refine
+
+async function refineInputs(size) {
+  const core = C.pkg('core');
+  const guides = C.pkg('guides');
+  const { image, source } = await C.benchImage(size);
+  const mask = C.freeFormMask(size, 0.25, new core.Rng(1));
+  const container = core.createContainer(guides.guidesModule);
+  const guide = container.guides.create('mean', {}, { container, baseDir: C.ROOT, logger: core.consoleLogger });
+  const raw = await guide.inpaint(image, mask, { rng: new core.Rng(2) });
+  const guideImage = core.blendByMask(raw, image, mask, raw.zerosLike());
+  return { image, mask, guideImage, source, container };
+}
+
+async function timeRefine(network, setup, inputs, tk, reps) {
+  const core = C.pkg('core');
+  const refiner = C.pkg('refiner');
+  const { type, ...sRest } = setup.schedule;
+  const schedule = inputs.container.schedules.create(type, sRest, undefined, 'schedule');
+  const sampler = inputs.container.samplers.create('ddpm', {}, undefined, 'sampler');
+  const times = [];
+  let out;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    out = await refiner.refine(inputs.guideImage, inputs.image, inputs.mask, { network, schedule, sampler, rng: new core.Rng(10 + r), options: { tk } });
+    times.push((performance.now() - t0) / 1000);
+  }
+  // sanity: known pixels unchanged
+  let known = 0;
+  for (let c = 0; c < out.c; c++) {
+    const hw = out.h * out.w;
+    for (let p = 0; p < hw; p++) if (inputs.mask.data[p] < 0.5) known = Math.max(known, Math.abs(out.data[c * hw + p] - inputs.image.data[c * hw + p]));
+  }
+  return { times, knownMaxDiff: known };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// (b) training step and the forward pass
+
+function randomBatch(model, n, size, seed = 3) {
+  const core = C.pkg('core');
+  const r = new core.Rng(seed);
+  const xt = new core.Tensor4([n, 3, size, size]); r.fillNormal(xt.data);
+  const xm = new core.Tensor4([n, 3, size, size]); r.fillNormal(xm.data);
+  const mask = new core.Tensor4([n, 1, size, size]);
+  for (let i = 0; i < mask.size; i++) mask.data[i] = r.uniform() < 0.3 ? 1 : 0;
+  const noise = new Float32Array(n);
+  for (let i = 0; i < n; i++) noise[i] = 1 + r.int(1000);
+  const target = new core.Tensor4([n, 3, size, size]); r.fillNormal(target.data);
+  return { input: model.buildInput(xt, { xm, mask }), noise, target, weight: mask };
+}
+
+/** One training step as src/train/trainer.ts does it, given a gradient function: grads → flat buffer → Adam. */
+function trainStepper(setup, lossAndGrads) {
+  const e = C.pkg('engine');
+  const def = setup.def;
+  let total = 0;
+  for (const p of def.params) total += e.shapeSize(p.shape);
+  const flat = new Float32Array(total);
+  const gradFlat = new Float32Array(total);
+  const views = new Map(), gviews = new Map();
+  let off = 0;
+  for (const p of def.params) {
+    const n = e.shapeSize(p.shape);
+    views.set(p.name, flat.subarray(off, off + n));
+    gviews.set(p.name, gradFlat.subarray(off, off + n));
+    views.get(p.name).set(setup.weights.get(p.name));
+    off += n;
+  }
+  const adam = new e.Adam(total);
+  return async (batch) => {
+    const r = await lossAndGrads(views, batch);
+    for (const p of def.params) gviews.get(p.name).set(r.grads.get(p.name));
+    adam.step(flat, gradFlat, 1e-4);
+    return r.loss;
+  };
+}
+
+async function timeIt(fn, reps, warmup = 1) {
+  for (let i = 0; i < warmup; i++) await fn();
+  const times = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push((performance.now() - t0) / 1000);
+  }
+  return times;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// (c) patch guide
+
+async function timePatch(reps) {
+  const core = C.pkg('core');
+  const guides = C.pkg('guides');
+  const { image, source } = await C.benchImage(256);
+  const mask = C.freeFormMask(256, 0.25, new core.Rng(1));
+  const container = core.createContainer(guides.guidesModule);
+  const guide = container.guides.create('patch', {}, { container, baseDir: C.ROOT, logger: core.consoleLogger });
+  const times = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    await guide.inpaint(image, mask, { rng: new core.Rng(1) });
+    times.push((performance.now() - t0) / 1000);
+  }
+  const hole = mask.data.reduce((a, b) => a + b, 0) / mask.size;
+  return { times, source, hole };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// (d) the RSS child: refine at 512×512 in a fresh process
+
+async function rssChild() {
+  const dir = opt('dir');
+  const size = +opt('size', 512), tk = +opt('tk', 10);
+  const e = C.pkg('engine');
+  const base = C.peakRssMB();
+  await e.initEngine({ backend: 'wasm' });
+  const setup = {
+    cfg: JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')),
+    schedule: JSON.parse(fs.readFileSync(path.join(dir, 'schedule.json'), 'utf8')),
+  };
+  setup.def = e.defineUNet(setup.cfg);
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'weights.json'), 'utf8'));
+  setup.weights = e.decodeWeights(setup.def, manifest, fs.readFileSync(path.join(dir, manifest.file)));
+  const model = await e.NativeUNet.create(setup.cfg, { weights: setup.weights });
+  const inputs = await refineInputs(size);
+  const r = await timeRefine(model, setup, inputs, tk, 1);
+  const peakRssMB = C.peakRssMB();
+  // where the memory is: the wasm heap (WebAssembly memory only grows) and tfjs's peak of live tensor bytes in a step
+  const heap = e.tf.backend()?.wasm?.HEAPU8?.length;
+  const prof = await e.tf.profile(async () => { await timeRefine(model, setup, inputs, 1, 1); return null; });
+  process.stdout.write(JSON.stringify({
+    peakRssMB, baseRssMB: base, maxRssKB: process.resourceUsage().maxRSS, seconds: r.times[0], size, tk,
+    wasmHeapMB: heap ? heap / 2 ** 20 : null, tensorPeakMB: prof.peakBytes / 2 ** 20,
+  }) + '\n');
+  model.dispose();
+}
+
+function runNodeChild(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [__filename, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`child ${args.join(' ')} exited with ${code}`));
+      const lines = out.trim().split('\n');
+      resolve(JSON.parse(lines[lines.length - 1]));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// profile
+
+async function profileTrainStep(setup, batch) {
+  const e = C.pkg('engine');
+  const tf = e.tf;
+  // phases of the in-process step as src/train runs it: weights into tfjs, loss + gradients, gradient copy + Adam
+  const net = new e.TfjsNetwork(setup.def, setup.weights);
+  const adam = new e.Adam(e.paramCount(setup.def));
+  const flat = new Float32Array(e.paramCount(setup.def));
+  const gflat = new Float32Array(flat.length);
+  const phases = { setWeights: [], lossAndGrads: [], adam: [] };
+  let info, wall;
+  try {
+    for (let r = 0; r < 4; r++) {
+      let t0 = performance.now();
+      net.setWeights(setup.weights);
+      const t1 = performance.now();
+      const g = net.lossAndGrads(batch);
+      const t2 = performance.now();
+      let off = 0;
+      for (const p of setup.def.params) { const v = g.grads.get(p.name); gflat.set(v, off); off += v.length; }
+      adam.step(flat, gflat, 1e-4);
+      const t3 = performance.now();
+      if (r > 0) { phases.setWeights.push(t1 - t0); phases.lossAndGrads.push(t2 - t1); phases.adam.push(t3 - t2); }
+      t0 = t3;
+    }
+    const t0 = performance.now();
+    info = await tf.profile(() => { net.lossAndGrads(batch); });
+    wall = performance.now() - t0;
+  } finally {
+    net.dispose();
+  }
+  const by = new Map();
+  for (const k of info.kernels) {
+    const cur = by.get(k.name) ?? { name: k.name, ms: 0, count: 0 };
+    cur.ms += k.kernelTimeMs;
+    cur.count++;
+    by.set(k.name, cur);
+  }
+  const rows = [...by.values()].sort((a, b) => b.ms - a.ms);
+  const kernelMs = rows.reduce((a, r) => a + r.ms, 0);
+  const top = [...info.kernels].sort((a, b) => b.kernelTimeMs - a.kernelTimeMs).slice(0, 6)
+    .map((k) => ({ name: k.name, ms: k.kernelTimeMs, inputs: k.inputShapes }));
+  const med = Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, C.median(v)]));
+  return { rows, kernelMs, wallMs: wall, kernels: info.kernels.length, top, phases: med };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Report
+
+const fmtS = (s) => (s === undefined || s === null || Number.isNaN(s) ? '—' : s >= 100 ? `${s.toFixed(0)} s` : s >= 10 ? `${s.toFixed(1)} s` : s >= 1 ? `${s.toFixed(2)} s` : `${(s * 1000).toFixed(0)} ms`);
+const fmtMB = (m) => (m === undefined || m === null ? '—' : m >= 1024 ? `${(m / 1024).toFixed(2)} GB` : `${m.toFixed(0)} MB`);
+const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : '—');
+const spread = (ts) => (ts && ts.length > 1 ? ` (${fmtS(Math.min(...ts))}–${fmtS(Math.max(...ts))}, n=${ts.length})` : ts && ts.length === 1 ? ' (n=1)' : '');
+
+function machine() {
+  const e = C.pkg('engine');
+  let tfjs = 'unknown';
+  try { tfjs = require(require.resolve('@tensorflow/tfjs-core/package.json', { paths: [path.join(C.ROOT, 'packages/engine')] })).version; } catch { /* */ }
+  return {
+    cpu: C.cpuModel(),
+    flags: C.cpuFlags(),
+    cores: os.cpus().length,
+    memGB: os.totalmem() / 2 ** 30,
+    node: process.version,
+    tfjs,
+    ort: C.onnxruntimeVersion(),
+    kernel: `${os.type()} ${os.release()}`,
+    engineVersion: e.engineVersion(),
+  };
+}
+
+function loadLine(l) {
+  return l.map((x) => x.toFixed(2)).join(' / ');
+}
+
+function writeReport(R) {
+  const m = R.machine;
+  const lines = [];
+  lines.push('# diff2s benchmark: TypeScript engine vs the PyTorch peer', '');
+  lines.push(`Generated by \`node bench/run.js${QUICK ? ' --quick' : ''}\` on ${R.date} (${R.minutes.toFixed(1)} min).`, '');
+  if (R.underLoad) {
+    lines.push(`> **Measured under load.** ${R.underLoad} These numbers are contaminated; re-run \`node bench/run.js\` on an idle machine.`, '');
+  }
+  if (QUICK) lines.push(`> **--quick run**: T_k = ${PLAN.tk} instead of 200 and fewer repetitions — indicative only.`, '');
+  lines.push('## Machine', '');
+  lines.push(`- CPU: ${m.cpu} — ${m.cores} cores${m.flags.length ? ` (${m.flags.join(', ')})` : ''}, ${m.memGB.toFixed(0)} GB RAM, ${m.kernel}`);
+  lines.push(`- Node ${m.node}; @tensorflow/tfjs-core ${m.tfjs} on the wasm backend (${R.backend ?? 'wasm'}); onnxruntime-node ${m.ort ?? 'not installed'}; @diff2s/engine ${m.engineVersion}`);
+  const pi = R.peer.info;
+  lines.push(`- PyTorch peer: ${R.peer.ok ? `torch ${R.peer.torch} (Debian python3-torch, CPU${pi ? `; ${pi.mkldnn ? 'MKL-DNN convolutions' : 'no MKL-DNN'}, BLAS ${pi.blas}, ${pi.capability}, Python ${pi.python}` : ''}), \`torch.set_num_threads(2)\`` : `not run — ${R.peer.reason}`}`);
+  lines.push(`- Load average (1/5/15 min): ${loadLine(R.loadStart)} at start, ${loadLine(R.loadEnd)} at the end; 1-min load at the start of each phase: ${LOADS.length ? `${Math.min(...LOADS.map((l) => l.load1)).toFixed(2)}–${Math.max(...LOADS.map((l) => l.load1)).toFixed(2)}` : '—'}`);
+  const seen = [...new Set(LOADS.flatMap((l) => l.busy.map((b) => b.cmd.slice(0, 70))))];
+  if (seen.length) lines.push(`- Other processes seen busy (≥ 20% CPU) during the run: ${seen.map((c) => `\`${c}\``).join('; ')}`);
+  if (R.busy.length) lines.push(`- Other busy processes at start: ${R.busy.map((p) => `pid ${p.pid} ${p.cpu}% \`${p.cmd.slice(0, 80)}\``).join('; ')}`);
+  lines.push(`- Model: ${R.modelSource}, ${R.params} parameters; schedule ${JSON.stringify(R.schedule)}`);
+  lines.push(`- Images: ${R.imageSource}; mask: free-form strokes, ${(100 * (R.hole ?? 0.25)).toFixed(1)}% hole; guide for (a): the \`mean\` fill`, '');
+
+  lines.push('## Results', '');
+  lines.push('Medians (min–max, n = repetitions). Ours: tfjs-wasm, 1 thread unless stated. PyTorch: 2 threads. Ratio = ours / PyTorch (lower is better for us).', '');
+  lines.push('| Benchmark | Ours | PyTorch peer | Ours / PyTorch |');
+  lines.push('|---|---|---|---|');
+  for (const row of R.rows) lines.push(`| ${row.label} | ${row.ours} | ${row.peer} | ${row.ratio} |`);
+  lines.push('');
+  if (R.refineCheck) lines.push(`Known pixels after refinement: max |out − input| = ${R.refineCheck} (invariant: 0).`, '');
+
+  lines.push('## Notes', '');
+  for (const n of R.notes) lines.push(`- ${n}`);
+  lines.push('');
+  if (R.profile) {
+    const p = R.profile;
+    lines.push(`### Profile of our training step (frugal, batch ${BATCH}, ${TRAIN_SIZE}×${TRAIN_SIZE}, 1 thread, tf.profile)`, '');
+    lines.push(`${p.kernels} kernel invocations; summed kernel time ${fmtS(p.kernelMs / 1000)}; the profiled call took ${fmtS(p.wallMs / 1000)} wall (tf.profile reads every kernel's output back, which adds a little).`, '');
+    lines.push('| Kernel | Time | Share | Calls |');
+    lines.push('|---|---|---|---|');
+    for (const r of p.rows.slice(0, 12)) lines.push(`| ${r.name} | ${fmtS(r.ms / 1000)} | ${((100 * r.ms) / p.kernelMs).toFixed(1)}% | ${r.count} |`);
+    const rest = p.rows.slice(12).reduce((a, r) => a + r.ms, 0);
+    if (rest > 0) lines.push(`| (${p.rows.length - 12} other kernels) | ${fmtS(rest / 1000)} | ${((100 * rest) / p.kernelMs).toFixed(1)}% | |`);
+    lines.push('');
+    lines.push('Most expensive single invocations: ' + p.top.map((k) => `${k.name} ${JSON.stringify(k.inputs)} ${fmtS(k.ms / 1000)}`).join('; ') + '.', '');
+    if (R.profileFindings) for (const f of R.profileFindings) lines.push(`- ${f}`);
+    lines.push('');
+  }
+  lines.push('## How to run', '');
+  lines.push('```');
+  lines.push('pnpm run build                      # the harness reads packages/*/dist');
+  lines.push('node bench/run.js                   # full run (~15–25 min on 2 cores), writes reports/bench.md');
+  lines.push('node bench/run.js --quick           # ~2 min, indicative');
+  lines.push('node bench/peer/check.js            # numerics: peer vs tfjs on the same NetworkDef and weights');
+  lines.push('```');
+  lines.push('The PyTorch peer needs `/usr/bin/python3` with torch (`apt-get install python3-torch`); without it the peer columns are empty.');
+  fs.mkdirSync(path.dirname(OUT), { recursive: true });
+  fs.writeFileSync(OUT, lines.join('\n') + '\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Main
+
+async function main() {
+  const started = Date.now();
+  const loadStart = os.loadavg();
+  const busy = C.busyProcesses();
+  const e = C.pkg('engine');
+  const core = C.pkg('core');
+  const peer = flag('no-peer') ? { ok: false, reason: '--no-peer' } : C.peerAvailable();
+  const dir = C.tmpDir();
+  const R = {
+    date: new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC', machine: machine(), loadStart, busy, peer, rows: [], notes: [],
+  };
+  if (peer.ok) {
+    try { peer.info = await C.runPeer(['info']); } catch (err) { peer.info = undefined; }
+  }
+  log(`plan: ${JSON.stringify(PLAN)}; peer: ${peer.ok ? `torch ${peer.torch}` : peer.reason}; load ${loadLine(loadStart)}`);
+  if (busy.length) log(`busy processes: ${busy.map((p) => `${p.pid} ${p.cpu}% ${p.cmd.slice(0, 60)}`).join('; ')}`);
+  try {
+    const info = await e.initEngine({ backend: 'wasm' });
+    R.backend = e.describeBackend(info);
+    const setup = await loadSetup(dir);
+    fs.writeFileSync(path.join(dir, 'schedule.json'), JSON.stringify(setup.schedule));
+    R.modelSource = setup.source;
+    R.params = e.paramCount(setup.def);
+    R.schedule = setup.schedule;
+    const model = await e.NativeUNet.create(setup.cfg, { weights: setup.weights });
+    const tk = PLAN.tk;
+
+    // (a) refine 256²
+    if (ONLY.has('a') || ONLY.has('onnx')) {
+      const inputs = await refineInputs(PLAN.size);
+      R.imageSource = inputs.source;
+      R.hole = inputs.mask.data.reduce((a, b) => a + b, 0) / inputs.mask.size;
+      let peerRes;
+      if (peer.ok && ONLY.has('a')) {
+        C.writeBundle(path.join(dir, 'images256.json'), { guide: inputs.guideImage, image: inputs.image, mask: inputs.mask });
+        log(`(a) peer: refine ${PLAN.size}², T_k=${tk}, ${PLAN.refineReps} reps`);
+        peerRes = await C.runPeer(['bench', ...peerArgs(setup, ['--task', 'refine', '--tk', String(tk), '--reps', String(PLAN.refineReps), '--images', path.join(dir, 'images256.json'), ...scheduleArgs(setup.schedule)])]);
+      }
+      if (ONLY.has('a')) {
+        log(`(a) ours: refine ${PLAN.size}² with NativeUNet (tfjs-wasm), T_k=${tk}, ${PLAN.refineReps} reps`);
+        const ours = await timeRefine(model, setup, inputs, tk, PLAN.refineReps);
+        R.refineCheck = `${ours.knownMaxDiff} (ours), ${peerRes ? peerRes.knownMaxDiff : '—'} (peer)`;
+        const om = C.median(ours.times), pm = peerRes?.median;
+        R.rows.push({
+          label: `(a) refine ${PLAN.size}×${PLAN.size}, frugal, T_k = ${tk} (ddpm, 2 encoder+middle passes + swap per step) — NativeUNet, tfjs-wasm 1 thread`,
+          ours: `${fmtS(om)}${spread(ours.times)}; ${fmtS(om / tk)}/step`,
+          peer: peerRes ? `${fmtS(pm)}${spread(peerRes.seconds)}; ${fmtS(pm / tk)}/step` : '—',
+          ratio: ratio(om, pm),
+        });
+        R.refineOurs = om; R.refinePeer = pm;
+      }
+      if (ONLY.has('onnx')) {
+        if (typeof e.OnnxUNet === 'function') {
+          try {
+            log('(a) ours: refine with OnnxUNet (onnxruntime, 2 threads)');
+            const om2 = await e.OnnxUNet.create(setup.cfg, { weights: setup.weights, intraOpNumThreads: 2 });
+            try {
+              if (typeof om2.prepare === 'function') await om2.prepare();
+              const r2 = await timeRefine(om2, setup, inputs, tk, PLAN.refineReps);
+              const m2 = C.median(r2.times);
+              R.rows.push({
+                label: `(a′) the same with OnnxUNet, onnxruntime-node ${R.machine.ort ?? ''} 2 threads`,
+                ours: `${fmtS(m2)}${spread(r2.times)}; ${fmtS(m2 / tk)}/step`,
+                peer: R.refinePeer ? `${fmtS(R.refinePeer)} (as above)` : '—',
+                ratio: ratio(m2, R.refinePeer),
+              });
+            } finally {
+              await om2.dispose?.();
+            }
+          } catch (err) {
+            R.notes.push(`OnnxUNet row not measured: ${err.message.split('\n')[0]}`);
+          }
+        } else {
+          R.notes.push('OnnxUNet row not measured: @diff2s/engine (dist) does not export OnnxUNet yet.');
+        }
+      }
+    }
+
+    // fwd + (b)
+    if (ONLY.has('fwd') || ONLY.has('b') || ONLY.has('profile')) {
+      const batch = randomBatch(model, BATCH, TRAIN_SIZE);
+      if (ONLY.has('fwd')) {
+        log(`forward: ours, batch ${BATCH}, ${TRAIN_SIZE}², ${PLAN.fwdReps} reps`);
+        const ours = await timeIt(() => model.forwardInput(batch.input, batch.noise), PLAN.fwdReps);
+        let p;
+        if (peer.ok) {
+          log('forward: peer');
+          p = await C.runPeer(['bench', ...peerArgs(setup, ['--task', 'forward', '--batch', String(BATCH), '--size', String(TRAIN_SIZE), '--reps', String(PLAN.fwdReps)])]);
+        }
+        R.rows.push({ label: `forward, frugal, batch ${BATCH}, ${TRAIN_SIZE}×${TRAIN_SIZE} — tfjs-wasm 1 thread`, ours: `${fmtS(C.median(ours))}${spread(ours)}`, peer: p ? `${fmtS(p.median)}${spread(p.seconds)}` : '—', ratio: ratio(C.median(ours), p?.median) });
+      }
+      if (ONLY.has('b')) {
+        let p;
+        if (peer.ok) {
+          log(`(b) peer: training step, ${PLAN.trainReps} reps`);
+          p = await C.runPeer(['bench', ...peerArgs(setup, ['--task', 'train', '--batch', String(BATCH), '--size', String(TRAIN_SIZE), '--reps', String(PLAN.trainReps)])]);
+        }
+        log(`(b) ours: training step in process (1 thread), ${PLAN.trainReps} reps`);
+        const local = new e.TfjsNetwork(setup.def, setup.weights);
+        const step1 = trainStepper(setup, async (views, b) => { local.setWeights(views); return local.lossAndGrads(b); });
+        const t1 = await timeIt(() => step1(batch), PLAN.trainReps);
+        local.dispose();
+        log(`(b) ours: training step, 2 workers, ${PLAN.trainReps} reps`);
+        const pg = await e.ParallelGradient.create(setup.def, { workers: 2, backend: 'wasm' });
+        let t2;
+        try {
+          const step2 = trainStepper(setup, (views, b) => pg.lossAndGrads(views, b));
+          t2 = await timeIt(() => step2(batch), PLAN.trainReps);
+        } finally {
+          await pg.dispose();
+        }
+        const pm = p?.median;
+        R.rows.push({ label: `(b) training step (loss + gradient + Adam), frugal, batch ${BATCH}, ${TRAIN_SIZE}×${TRAIN_SIZE} — in process, 1 thread`, ours: `${fmtS(C.median(t1))}${spread(t1)}`, peer: p ? `${fmtS(pm)}${spread(p.seconds)}` : '—', ratio: ratio(C.median(t1), pm) });
+        R.rows.push({ label: '(b) the same — ParallelGradient, 2 worker threads', ours: `${fmtS(C.median(t2))}${spread(t2)}`, peer: p ? `${fmtS(pm)} (as above)` : '—', ratio: ratio(C.median(t2), pm) });
+        R.train1 = C.median(t1);
+        // makeBatch is outside the timed step on both sides; its cost, for reference
+        const brick = path.join(C.ROOT, 'examples/data/brick-512.png');
+        if (fs.existsSync(brick)) {
+          const data = await e.TrainingData.load({ images: brick, crop: TRAIN_SIZE, flips: true, masks: { type: 'freeform' } }, C.ROOT, 3);
+          const { type, ...sRest } = setup.schedule;
+          const schedule = core.createContainer().schedules.create(type, sRest, undefined, 'schedule');
+          const rng = new core.Rng(5);
+          const mb = await timeIt(() => e.makeBatch(data, setup.cfg, schedule, 'diffusion', BATCH, 'hole', rng), 3);
+          R.notes.push(`(b) excludes batch creation on both sides; our makeBatch (crops, free-form masks, noising, input layout) takes ${fmtS(C.median(mb))} per batch of ${BATCH}.`);
+        }
+      }
+      if (ONLY.has('profile')) {
+        log('profile: tf.profile of one training step (1 thread)');
+        R.profile = await profileTrainStep(setup, batch);
+        R.profileFindings = profileFindings(R.profile);
+      }
+    }
+
+    // (c) patch guide
+    if (ONLY.has('c')) {
+      log(`(c) patch guide 256², ${PLAN.patchReps} reps`);
+      const p = await timePatch(PLAN.patchReps);
+      const m = C.median(p.times);
+      R.rows.push({ label: `(c) patch guide, 256×256, ${(100 * p.hole).toFixed(1)}% free-form hole (target ≤ 10 s)`, ours: `${fmtS(m)}${spread(p.times)} ${m <= 10 ? '✓' : '✗ over target'}`, peer: 'n/a', ratio: '—' });
+      R.imageSource ??= p.source;
+    }
+
+    // (d) peak RSS at 512²
+    if (ONLY.has('d')) {
+      log(`(d) ours: peak RSS of refine ${PLAN.rssSize}², T_k=${PLAN.rssTk}, in a child process`);
+      const ours = await runNodeChild(['--child', 'rss', '--size', String(PLAN.rssSize), '--tk', String(PLAN.rssTk), '--dir', dir]);
+      let p;
+      if (peer.ok) {
+        log('(d) peer: peak RSS of refine 512²');
+        p = await C.runPeer(['bench', ...peerArgs(setup, ['--task', 'refine', '--size', String(PLAN.rssSize), '--tk', String(PLAN.rssTk), '--reps', '1', ...scheduleArgs(setup.schedule)])]);
+      }
+      R.rows.push({
+        label: `(d) peak RSS, refine ${PLAN.rssSize}×${PLAN.rssSize} (T_k = ${PLAN.rssTk}), own process (VmHWM) — target ≤ 1.5 GB`,
+        ours: `${fmtMB(ours.peakRssMB)} ${ours.peakRssMB <= 1536 ? '✓' : '✗ over target'}`,
+        peer: p ? fmtMB(p.peakRssMB) : '—',
+        ratio: ratio(ours.peakRssMB, p?.peakRssMB),
+      });
+      R.notes.push(`(d) our ${fmtMB(ours.peakRssMB)}: the process starts at ${fmtMB(ours.baseRssMB)} (Node + the packages), the tfjs-wasm heap (WebAssembly memory, which never shrinks) has grown to ${ours.wasmHeapMB ? fmtMB(ours.wasmHeapMB) : '?'}, and tfjs's peak of live tensor bytes during one refinement step is ${fmtMB(ours.tensorPeakMB)} (the intermediates of a section are kept until the section ends). ${PLAN.rssSize}² speed in these runs: ours ${fmtS(ours.seconds / PLAN.rssTk)}/step${p ? `, PyTorch ${fmtS(p.median / PLAN.rssTk)}/step` : ''}.`);
+    }
+    model.dispose();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  R.notes.push('The peer is not a second UNet: bench/peer/diff2s_peer.py walks the NetworkDef the engine\'s defineUNet produced, on the same weights (`node bench/peer/check.js`: forward, h₋₁, h, refiner prediction and gradients agree to ≤ 1e-5 relative).');
+  R.notes.push('Ours runs tfjs-wasm on ONE thread (tfjs-wasm has no threads in Node); PyTorch uses 2 threads. The 2-worker row of (b) is our data-parallel answer on a 2-core machine.');
+  R.loadEnd = os.loadavg();
+  R.minutes = (Date.now() - started) / 60000;
+  const busyDuring = LOADS.filter((l) => l.busy.length).length;
+  const loaded = R.loadStart[0] > 0.7 || R.busy.length > 0 || busyDuring > 0;
+  if (loaded) {
+    R.underLoad = `Load average ${R.loadStart[0].toFixed(2)} on ${R.machine.cores} cores at start` + (R.busy.length ? `; busy: ${R.busy.map((p) => `\`${p.cmd.slice(0, 70)}\` (${p.cpu}% CPU)`).join(', ')}` : '') +
+      (busyDuring ? `; other processes were busy at the start of ${busyDuring} of ${LOADS.length} phases` : '') + '.';
+  }
+  writeReport(R);
+  log(`wrote ${path.relative(process.cwd(), OUT)} in ${R.minutes.toFixed(1)} min`);
+  for (const r of R.rows) console.log(`${r.label}\n    ours ${r.ours} | peer ${r.peer} | ${r.ratio}`);
+}
+
+function profileFindings(p) {
+  const out = [];
+  const get = (n) => p.rows.find((r) => r.name === n);
+  const share = (names) => p.rows.filter((r) => names.includes(r.name)).reduce((a, r) => a + r.ms, 0) / p.kernelMs;
+  const conv = share(['Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput']);
+  const ph = p.phases;
+  const stepMs = ph.setWeights + ph.lossAndGrads + ph.adam;
+  const lgShare = ph.lossAndGrads / stepMs;
+  out.push(`Phases of the in-process step (median of 3): loss + gradients ${fmtS(ph.lossAndGrads / 1000)} (${(100 * lgShare).toFixed(0)}%), weights into tfjs ${fmtS(ph.setWeights / 1000)}, gradient copy + Adam ${fmtS(ph.adam / 1000)}${lgShare > 0.95 ? ' — the JavaScript around the kernels is negligible; the step is kernel-bound' : ''}.`);
+  out.push(`Convolutions take ${(100 * conv).toFixed(0)}% of the kernel time: forward Conv2D ${fmtS((get('Conv2D')?.ms ?? 0) / 1000)}, Conv2DBackpropFilter ${fmtS((get('Conv2DBackpropFilter')?.ms ?? 0) / 1000)}, Conv2DBackpropInput ${fmtS((get('Conv2DBackpropInput')?.ms ?? 0) / 1000)}.`);
+  const bpf = get('Conv2DBackpropFilter'), fwd = get('Conv2D'), bpi = get('Conv2DBackpropInput');
+  if (bpf && fwd) {
+    out.push(`${p.rows[0] === bpf ? 'The filter gradient is the single biggest cost: ' : ''}diff2s's composed Conv2DBackpropFilter (a Conv2D over the batch axis on transposed x and dy, plus those transposes) runs at ${(bpf.ms / fwd.ms).toFixed(1)}× the forward convolutions' time for the same FLOPs; the input gradient (flipped-filter Conv2D) at ${bpi ? (bpi.ms / fwd.ms).toFixed(1) : '?'}×. A faster weight-gradient kernel (e.g. an im2col + one GEMM per layer, or batching the 3×3 taps) is where a training speed-up would come from.`);
+  }
+  const others = p.rows.filter((r) => !['Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput'].includes(r.name)).slice(0, 4);
+  out.push(`Next after the convolutions: ${others.map((r) => `${r.name} ${fmtS(r.ms / 1000)} (${r.count} calls)`).join(', ')}. SplitV is the gradient of the skip-connection concats and Sum mostly the bias gradients (sums over N·H·W); both are memory-bound passes over 16×64×64×64 tensors.`);
+  return out;
+}
+
+if (flag('child')) {
+  if (opt('child') !== 'rss') { console.error('unknown child'); process.exit(2); }
+  rssChild().catch((err) => { console.error(err); process.exit(1); });
+} else {
+  main().catch((err) => { console.error(err); process.exit(1); });
+}
