@@ -16,3 +16,4 @@ export * from './module';
 export * from './parallel/parallel-grad';
 export * from './onnx';
 export * from './train';
+export * from './ortrain';

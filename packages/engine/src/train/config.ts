@@ -61,6 +61,12 @@ export const TrainConfig = z
         logEvery: z.number().int().min(1).default(50),
         /** Loss on the hole only (eq. 12) or on the whole image. */
         lossOn: z.enum(['hole', 'all']).default('hole'),
+        /**
+         * `tfjs`: TensorFlow.js gradients (worker threads per `workers`) + Adam in JavaScript. `onnx`: the whole step
+         * (forward, loss, backward, Adam) as one onnxruntime graph generated from the network definition (src/ortrain;
+         * `workers` is ignored, onnxruntime uses its own threads). Checkpoints and model folders are the same.
+         */
+        engine: z.enum(['tfjs', 'onnx']).default('tfjs'),
       })
       .strict()
       .default({} as never),

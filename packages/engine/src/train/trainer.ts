@@ -15,6 +15,7 @@ import { Adam, learningRate } from './adam';
 import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint';
 import { TrainConfig, type TrainConfigInput } from './config';
 import { makeBatch, TrainingData } from './data';
+import { OrtTrainerWorker } from '../ortrain/worker-client';
 
 /** Progress of a training run, after every step. */
 export interface TrainProgress {
@@ -57,7 +58,7 @@ export const REGRESSION_SCHEDULE = { type: 'explicit', betas: [0.999999] } as co
 
 function hashConfig(cfg: TrainConfig): string {
   const { train, output: _o, description: _d, $schema: _s, ...rest } = cfg;
-  const { steps: _st, checkpointEvery: _c, logEvery: _l, workers: _w, ...trainRest } = train;
+  const { steps: _st, checkpointEvery: _c, logEvery: _l, workers: _w, engine: _e, ...trainRest } = train;
   return createHash('sha256').update(JSON.stringify({ ...rest, train: trainRest })).digest('hex').slice(0, 16);
 }
 
@@ -111,9 +112,10 @@ export async function train(input: TrainConfigInput | TrainConfig, options: Trai
   const schedule: NoiseSchedule = container.schedules.create(sType, sRest, undefined, 'schedule');
   const def = defineUNet(ucfg);
   const data = await TrainingData.load(cfg.data, baseDir, ucfg.imageChannels);
-  const info = await initEngine({ logger });
-  const backend = describeBackend(info);
   const t = cfg.train;
+  // the onnx engine runs the whole step (Adam included) in onnxruntime, in a worker thread; tfjs is not needed for it
+  const info = t.engine === 'onnx' ? undefined : await initEngine({ logger });
+  let backend = info ? describeBackend(info) : 'onnxruntime';
   const root = new Rng(cfg.seed);
   const { flat, views } = flatWeights(def, initWeights(def, root.derive('init')));
   const adam = new Adam(flat.length, t.beta1, t.beta2, t.eps);
@@ -145,7 +147,11 @@ export async function train(input: TrainConfigInput | TrainConfig, options: Trai
   // the gradient function: worker threads, or in process
   let local: TfjsNetwork | undefined;
   let parallel: ParallelGradient | undefined;
-  if (t.workers > 1) parallel = await ParallelGradient.create(def, { workers: t.workers, backend: info.backend === 'tensorflow' ? 'tensorflow' : 'wasm' });
+  let ort: OrtTrainerWorker | undefined;
+  if (t.engine === 'onnx') {
+    ort = await OrtTrainerWorker.create(def, { beta1: t.beta1, beta2: t.beta2, eps: t.eps });
+    backend = ort.describe();
+  } else if (t.workers > 1) parallel = await ParallelGradient.create(def, { workers: t.workers, backend: info!.backend === 'tensorflow' ? 'tensorflow' : 'wasm' });
   else local = new TfjsNetwork(def, views);
   const lossAndGrads = async (batch: TrainBatch): Promise<LossAndGrads> => {
     if (parallel) return parallel.lossAndGrads(views, batch);
@@ -189,10 +195,21 @@ export async function train(input: TrainConfigInput | TrainConfig, options: Trai
     while (step < t.steps) {
       if (options.signal?.aborted) throw new CancelledError('training cancelled');
       const batch = makeBatch(data, ucfg, schedule, cfg.objective, t.batch, t.lossOn, root.derive(`batch-${step + 1}`));
-      const r = await lossAndGrads(batch);
-      for (const p of def.params) gviews.get(p.name)!.set(r.grads.get(p.name)!);
       const lr = learningRate(step + 1, { ...t, steps: t.steps });
-      adam.step(flat, gradFlat, lr);
+      let r: { loss: number };
+      if (ort) {
+        const s = await ort.step({ params: flat, m: adam.m, v: adam.v, t: adam.t }, batch, lr);
+        flat.set(s.params);
+        adam.m.set(s.m!);
+        adam.v.set(s.v!);
+        adam.t++;
+        r = s;
+      } else {
+        const g = await lossAndGrads(batch);
+        for (const p of def.params) gviews.get(p.name)!.set(g.grads.get(p.name)!);
+        adam.step(flat, gradFlat, lr);
+        r = g;
+      }
       if (ema) {
         const d = t.ema;
         for (let i = 0; i < flat.length; i++) ema[i] = d * ema[i] + (1 - d) * flat[i];
@@ -220,6 +237,7 @@ export async function train(input: TrainConfigInput | TrainConfig, options: Trai
   } finally {
     await parallel?.dispose();
     local?.dispose();
+    await ort?.dispose();
   }
   return {
     output: out,
