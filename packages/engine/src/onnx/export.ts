@@ -18,14 +18,14 @@
  * MatMul + Reshape + 1×1 Conv (proj).
  */
 import { promises as fs } from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { ModelError, writeFileAtomic } from '@diff2s/core';
 import { NetOp, NetworkDef, opInputs, SECTION_ORDER, SectionName, shapeSize } from '../net/def';
 import type { WeightMap } from '../tfjs/network';
 import { engineVersion, readModel } from '../io/model-io';
 import {
-  encodeOnnxModel, OnnxAttribute, OnnxAttributeType, OnnxDataType, OnnxDimension, OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo,
+  attribute, AttrValue, encodeOnnxModel, f32Bytes, i64Bytes, OnnxDataType, OnnxDimension, OnnxModel, OnnxNode, OnnxTensor,
+  OnnxValueInfo,
 } from './proto';
 
 /** The opset the exporter targets (GroupNorm is composed; every op used exists since opset 13). */
@@ -145,32 +145,6 @@ export function onnxPartSignature(def: NetworkDef, part: OnnxPartName): OnnxPart
   return { ...plan.sig, inputs: plan.sig.inputs.filter((s) => [...plan.inputMap].some(([v, n]) => n === s.name && used.has(v))) };
 }
 
-type AttrValue = { i: number } | { f: number } | { s: string } | { ints: number[] } | { floats: number[] };
-
-function attribute(name: string, v: AttrValue): OnnxAttribute {
-  if ('i' in v) return { name, type: OnnxAttributeType.INT, i: v.i };
-  if ('f' in v) return { name, type: OnnxAttributeType.FLOAT, f: v.f };
-  if ('s' in v) return { name, type: OnnxAttributeType.STRING, s: new TextEncoder().encode(v.s) };
-  if ('ints' in v) return { name, type: OnnxAttributeType.INTS, ints: v.ints };
-  return { name, type: OnnxAttributeType.FLOATS, floats: v.floats };
-}
-
-const LITTLE = os.endianness() === 'LE';
-
-function f32Bytes(a: Float32Array): Uint8Array {
-  if (LITTLE) return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  const out = new Uint8Array(a.length * 4);
-  const view = new DataView(out.buffer);
-  for (let i = 0; i < a.length; i++) view.setFloat32(4 * i, a[i], true);
-  return out;
-}
-
-function i64Bytes(values: readonly number[]): Uint8Array {
-  const out = new Uint8Array(values.length * 8);
-  const view = new DataView(out.buffer);
-  values.forEach((v, i) => view.setBigInt64(8 * i, BigInt(v), true));
-  return out;
-}
 
 /** Builds one graph's nodes and initializers from def ops. */
 class GraphWriter {

@@ -5,6 +5,7 @@
  * (sparse tensors, functions, training info, quantization annotations, external data…) are left out; protobuf
  * decoders skip unknown fields, so files from other tools still decode to this subset.
  */
+import * as os from 'os';
 import * as protobuf from 'protobufjs';
 
 /** The ONNX protobuf schema subset (field names and numbers as in onnx/onnx's onnx.proto). */
@@ -233,4 +234,35 @@ export function int64ToNumber(v: Int64 | undefined): number {
   if (typeof v === 'number') return v;
   if (typeof v.toNumber === 'function') return v.toNumber();
   return v.high * 4294967296 + (v.low >>> 0);
+}
+
+/** An ONNX attribute value: int, float, string, ints or floats. */
+export type AttrValue = { i: number } | { f: number } | { s: string } | { ints: number[] } | { floats: number[] };
+
+/** One node attribute. */
+export function attribute(name: string, v: AttrValue): OnnxAttribute {
+  if ('i' in v) return { name, type: OnnxAttributeType.INT, i: v.i };
+  if ('f' in v) return { name, type: OnnxAttributeType.FLOAT, f: v.f };
+  if ('s' in v) return { name, type: OnnxAttributeType.STRING, s: new TextEncoder().encode(v.s) };
+  if ('ints' in v) return { name, type: OnnxAttributeType.INTS, ints: v.ints };
+  return { name, type: OnnxAttributeType.FLOATS, floats: v.floats };
+}
+
+const LITTLE_ENDIAN = os.endianness() === 'LE';
+
+/** float32 values as little-endian bytes (TensorProto raw_data); a view when the machine is little-endian. */
+export function f32Bytes(a: Float32Array): Uint8Array {
+  if (LITTLE_ENDIAN) return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const out = new Uint8Array(a.length * 4);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < a.length; i++) view.setFloat32(4 * i, a[i], true);
+  return out;
+}
+
+/** int64 values as little-endian bytes (TensorProto raw_data). */
+export function i64Bytes(values: readonly number[]): Uint8Array {
+  const out = new Uint8Array(values.length * 8);
+  const view = new DataView(out.buffer);
+  values.forEach((v, i) => view.setBigInt64(8 * i, BigInt(v), true));
+  return out;
 }

@@ -3,43 +3,16 @@
  * every value's shape is known while the graph is written — the differentiator relies on it). It produces the
  * protobuf objects of src/onnx/proto.ts and encodes them with {@link encodeOnnxModel}.
  */
-import * as os from 'os';
 import {
-  encodeOnnxModel, OnnxAttribute, OnnxAttributeType, OnnxDataType, OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo,
+  attribute, AttrValue, encodeOnnxModel, f32Bytes, i64Bytes, OnnxDataType, OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo,
 } from '../onnx/proto';
+
+export type { AttrValue };
 
 /** Opset of the training graphs (ReduceSum takes axes as an input, ReduceMean as an attribute). */
 export const ORTRAIN_OPSET = 17;
 /** onnxruntime's internal NCHWc domain (blocked-layout Conv, ReorderInput, ReorderOutput). */
 export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
-
-/** Attribute values. */
-export type AttrValue = { i: number } | { f: number } | { s: string } | { ints: number[] } | { floats: number[] };
-
-function attribute(name: string, v: AttrValue): OnnxAttribute {
-  if ('i' in v) return { name, type: OnnxAttributeType.INT, i: v.i };
-  if ('f' in v) return { name, type: OnnxAttributeType.FLOAT, f: v.f };
-  if ('s' in v) return { name, type: OnnxAttributeType.STRING, s: new TextEncoder().encode(v.s) };
-  if ('ints' in v) return { name, type: OnnxAttributeType.INTS, ints: v.ints };
-  return { name, type: OnnxAttributeType.FLOATS, floats: v.floats };
-}
-
-const LITTLE = os.endianness() === 'LE';
-
-function f32Bytes(a: Float32Array): Uint8Array {
-  if (LITTLE) return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  const out = new Uint8Array(a.length * 4);
-  const view = new DataView(out.buffer);
-  for (let i = 0; i < a.length; i++) view.setFloat32(4 * i, a[i], true);
-  return out;
-}
-
-function i64Bytes(values: readonly number[]): Uint8Array {
-  const out = new Uint8Array(values.length * 8);
-  const view = new DataView(out.buffer);
-  values.forEach((v, i) => view.setBigInt64(8 * i, BigInt(v), true));
-  return out;
-}
 
 function valueInfo(name: string, dims: readonly number[], elemType: number = OnnxDataType.FLOAT): OnnxValueInfo {
   return { name, type: { tensor_type: { elem_type: elemType, shape: { dim: dims.map((d) => ({ dim_value: d })) } } } };
