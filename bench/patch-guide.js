@@ -13,6 +13,7 @@ const path = require('path');
 const fs = require('fs');
 const core = require('../packages/core/dist');
 const guides = require('../packages/guides/dist');
+const { freeFormMask } = require('./lib/common');
 
 function arg(name, def) {
   const i = process.argv.indexOf(`--${name}`);
@@ -40,36 +41,6 @@ function synthetic(n) {
     }
   }
   return core.quantizeTensor8(t);
-}
-
-/** Free-form strokes (Yu et al.: 4-12 vertices, width 12-40) until `target` of the image is hole. */
-function freeFormMask(n, target, rng) {
-  const m = new core.Tensor4([1, 1, n, n]);
-  const scale = n / 256;
-  const stamp = (cx, cy, r) => {
-    for (let y = Math.max(0, Math.floor(cy - r)); y <= Math.min(n - 1, Math.ceil(cy + r)); y++) {
-      for (let x = Math.max(0, Math.floor(cx - r)); x <= Math.min(n - 1, Math.ceil(cx + r)); x++) {
-        if ((x - cx) ** 2 + (y - cy) ** 2 <= r * r) m.data[y * n + x] = 1;
-      }
-    }
-  };
-  const frac = () => m.data.reduce((a, b) => a + b, 0) / (n * n);
-  while (frac() < target) {
-    let x = rng.range(0, n), y = rng.range(0, n);
-    const width = rng.range(12, 40) * scale;
-    const vertices = 4 + rng.int(9);
-    let angle = rng.range(0, 2 * Math.PI);
-    for (let v = 0; v < vertices && frac() < target; v++) {
-      angle += rng.range(-0.8, 0.8);
-      const len = rng.range(10, 40) * scale;
-      const nx = Math.max(0, Math.min(n - 1, x + len * Math.cos(angle)));
-      const ny = Math.max(0, Math.min(n - 1, y + len * Math.sin(angle)));
-      const steps = Math.ceil(Math.hypot(nx - x, ny - y));
-      for (let s = 0; s <= steps; s++) stamp(x + ((nx - x) * s) / Math.max(1, steps), y + ((ny - y) * s) / Math.max(1, steps), width / 2);
-      x = nx; y = ny;
-    }
-  }
-  return m;
 }
 
 function psnrHole(a, ref, mask) {

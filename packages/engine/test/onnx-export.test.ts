@@ -9,19 +9,10 @@ import {
   UNetConfigInput,
 } from '@diff2s/engine';
 import { plainForward, RefinerDenoiser, swapChannels } from '@diff2s/refiner';
-import { randMask, randTensor } from './helpers';
+import { randMask, randTensor, tinyGuided } from './helpers';
 
-/** A small palette-like UNet: GroupNorm, SiLU, resnet blocks, middle attention (2 heads), MLP embedding, 2 levels. */
-const smallPalette: UNetConfigInput = {
-  preset: 'palette',
-  baseChannels: 8,
-  channelMults: [1, 2],
-  numResBlocks: 1,
-  groups: 4,
-  attentionHeadChannels: 8,
-  noise: { dim: 8, mlpMult: 2 },
-  zeroInit: false,
-} as UNetConfigInput;
+/** A small palette-like UNet: GroupNorm, SiLU, resnet blocks, middle attention, MLP embedding, 2 levels. */
+const smallPalette = tinyGuided;
 
 /** max |a − b| relative to max(1, max |b|): absolute below 1, relative above (the 1e-4 criterion). */
 function err(a: ArrayLike<number>, b: ArrayLike<number>): number {
