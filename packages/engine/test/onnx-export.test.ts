@@ -139,6 +139,37 @@ describe.each(cases)('ONNX export of the %s UNet', (_label, spec, sizes) => {
     onnx.releaseSkips(e2.skips);
   });
 
+  test('predictSwapped (the fused refine-step graph) equals the three-part path for every swap, and tfjs', async () => {
+    const rng = new Rng('fused');
+    const step = { t: 333, alphaBar: 0.45 };
+    const inputs = ([[1, sizes[0]], [2, sizes[1]]] as const).map(([n, [h, w]]) => ({
+      xt: randTensor(rng, [n, 3, h, w]),
+      guideT: randTensor(rng, [n, 3, h, w]),
+      cond: { xm: randTensor(rng, [n, 3, h, w]), mask: randMask(rng, n, h, w) },
+    }));
+    const swaps: [number, boolean, boolean][] = [[0.5, true, true], [0.25, true, false], [1, false, true], [0, true, true]];
+    for (const [fraction, atHm1, atH] of swaps) {
+      for (const { xt, guideT, cond } of inputs) {
+        const fused = (await onnx.predictSwapped(xt, guideT, step, cond, { fraction, atHm1, atH })).clone();
+        const pair = await onnx.encodeMiddlePair(xt, guideT, step, cond, (a, b) => (atHm1 ? swapChannels(a, b, fraction, a) : a));
+        const hh = atH ? swapChannels(pair.mid, pair.midGuide, fraction, pair.mid) : pair.mid;
+        const parts = await onnx.decode(hh, pair.skips, step, cond);
+        onnx.releaseSkips(pair.skips);
+        expect(err(fused.data, parts.data)).toBeLessThan(1e-5);
+        if (fraction === 0.5) {
+          // the same step on the tfjs engine (its three-part path)
+          const opts = { swapFraction: fraction, swapSpaces: 'both' as const, guideNoise: 'fresh' as const, noiseRegion: 'auto' as const };
+          const tf = await new RefinerDenoiser(native, guideT, cond.xm, cond.mask, new Rng(0), opts).predictWithGuide(xt, guideT, step, cond);
+          expect(err(fused.data, tf.data)).toBeLessThan(TOL);
+        }
+        if (fraction === 0) {
+          // fraction 0 swaps nothing: the plain network
+          expect(err(fused.data, (await plainForward(onnx, xt, step, cond)).data)).toBeLessThan(1e-5);
+        }
+      }
+    }
+  });
+
   test('predictions are bit-identical across calls and instances (2 threads)', async () => {
     const rng = new Rng('determinism');
     const input = randTensor(rng, [2, native.def.shapes.inputChannels, 32, 32]);
@@ -242,8 +273,16 @@ describe('ONNX files', () => {
     expect(onnxPartSignature(def, 'encoder').inputs.map((s) => s.name)).toEqual(['x', 'noise']);
     expect(onnxPartSignature(def, 'middle').inputs.map((s) => s.name)).toEqual(['h_enc']);
     expect(onnxPartSignature(def, 'decoder').inputs.map((s) => s.name)).toEqual(['h_mid', 'skip0', 'skip1', 'skip2']);
-    const ops = new Set(decodeOnnxModel(exportNetworkToOnnx(def, initWeights(def, 0), 'full')).graph!.node!.map((n) => n.op_type));
-    expect([...ops].sort()).toEqual(['AveragePool', 'Concat', 'Conv', 'Cos', 'Expand', 'Identity', 'Mul', 'Relu', 'Resize', 'Shape', 'Sin', 'Unsqueeze']);
+    const graph = decodeOnnxModel(exportNetworkToOnnx(def, initWeights(def, 0), 'full')).graph!;
+    const ops = new Set(graph.node!.map((n) => n.op_type));
+    expect([...ops].sort()).toEqual(['Add', 'AveragePool', 'Concat', 'Conv', 'Cos', 'Expand', 'Identity', 'Mul', 'Relu', 'Resize', 'Shape', 'Sin', 'Slice', 'Sub', 'Unsqueeze']);
+    // the first convolution over Cat[x, tile(embedding)] is split: the image channels (7) at full size, the 16
+    // embedding channels on a 3×3 tile — no convolution reads all 23 channels
+    const dims = new Map(graph.initializer!.map((t) => [t.name!, (t.dims ?? []).map(Number)]));
+    const convIn = graph.node!.filter((n) => n.op_type === 'Conv').map((n) => dims.get(n.input![1])![1]);
+    expect(convIn).toContain(7);
+    expect(convIn).toContain(16);
+    expect(convIn).not.toContain(23);
   });
 
   (PY_ONNX ? test : test.skip)(

@@ -81,6 +81,7 @@ export class RefinerDenoiser<S = unknown> implements Denoiser {
     const atHm1 = swapSpaces !== 'h';
     const atH = swapSpaces !== 'h-1';
     const net = this.net;
+    if (net.predictSwapped) return net.predictSwapped(xt, guideT, step, cond, { fraction: f, atHm1, atH });
     if (net.encodeMiddlePair) {
       const pair = await net.encodeMiddlePair(xt, guideT, step, cond, (a, b) => (atHm1 ? swapChannels(a, b, f, a) : a));
       try {

@@ -29,6 +29,18 @@ export interface UNetParts<S = unknown> {
     cond: Conditioning,
     swapAtHm1: (a: Tensor4, b: Tensor4) => Tensor4,
   ): Promise<{ mid: Tensor4; midGuide: Tensor4; skips: S }>;
+  /**
+   * Optional fastest path: the whole swapped step — F_e and F_m on [x_t; x̄_t], the swaps Cat[a¹, b²] of the last
+   * round(C·fraction) channels at h₋₁ (`atHm1`) and/or h (`atH`), F_D on the x_t half with its skips — in one call
+   * (e.g. one onnxruntime graph). Must equal the three-part path's result. May return a buffer reused by the next call.
+   */
+  predictSwapped?(
+    xt: Tensor4,
+    guideT: Tensor4,
+    step: DenoiserStep,
+    cond: Conditioning,
+    swap: { fraction: number; atHm1: boolean; atH: boolean },
+  ): Promise<Tensor4>;
 }
 
 /** The plain network's prediction: F_D(F_m(F_e(x_t)), skips). */

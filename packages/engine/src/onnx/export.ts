@@ -15,7 +15,11 @@
  * → Unsqueeze + (Split) + Mul/Add; concat → Concat; avgPool2 → AveragePool 2×2; upsample2 → Resize nearest
  * (asymmetric, floor, scales 2); dense → Gemm (transB); timestepEmbedding → Mul + Cos/Sin + Concat; tile → Unsqueeze
  * + Expand to [N, D, H, W]; attention → 1×1 Conv (qkv) + Reshape [N, heads, 3, d, T] + Split + MatMul + Softmax +
- * MatMul + Reshape + 1×1 Conv (proj).
+ * MatMul + Reshape + 1×1 Conv (proj). A convolution whose input is a concat is written as a sum of convolutions over
+ * the parts (and a tiled embedding part as a small tile expanded), see `GraphWriter.concatConv`.
+ *
+ * The refiner's fast path is a fourth kind of graph, {@link buildOnnxRefineModel}: the whole swapped step (two
+ * encoder passes, the swaps, two middle passes, the decoder) in one graph with the swap fixed.
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
@@ -156,9 +160,12 @@ class GraphWriter {
   private nodeCount = 0;
   /** def value name → ONNX tensor name. */
   readonly env = new Map<string, string>();
+  /** Appended to emitted value names (a second copy of ops, e.g. the refine graph's guide pass). */
+  valueSuffix = '';
 
   constructor(private readonly def: NetworkDef, private readonly weights: WeightMap) {
     for (const p of def.params) this.paramShapes.set(p.name, p.shape);
+    for (const s of SECTION_ORDER) for (const o of def.sections[s].ops) this.producers.set(o.out, o);
   }
 
   private readonly paramShapes = new Map<string, number[]>();
@@ -244,13 +251,189 @@ class GraphWriter {
   get(v: string, op: NetOp): string {
     const n = this.env.get(v);
     if (n === undefined) throw new ModelError(`ONNX export: value "${v}" is not defined (op ${op.op} → ${op.out})`);
-    return n;
+    return this.resolve(n);
   }
 
-  /** Emit one def op; returns the ONNX name of its output. */
+  /**
+   * Deferred ops, by placeholder name: every `tile` (an embedding broadcast over H×W) and `concat` is emitted only
+   * when something other than a convolution that {@link concatConv} decomposes reads it.
+   */
+  private readonly deferred = new Map<string, { op: NetOp; inputs: Map<string, string>; suffix: string; name?: string }>();
+
+  private isDeferredValue(v: string): boolean {
+    const n = this.env.get(v);
+    return n !== undefined && this.deferred.has(n);
+  }
+
+  /** The ONNX name of an env entry, emitting a deferred op (with the inputs and name suffix it was deferred with). */
+  private resolve(n: string): string {
+    const d = this.deferred.get(n);
+    if (!d) return n;
+    if (d.name) return d.name;
+    const saved = new Map<string, string | undefined>();
+    for (const [v, name] of d.inputs) {
+      saved.set(v, this.env.get(v));
+      this.env.set(v, this.resolve(name));
+    }
+    const suffix = this.valueSuffix;
+    this.valueSuffix = d.suffix;
+    try {
+      d.name = this.emitNow(d.op);
+    } finally {
+      this.valueSuffix = suffix;
+      for (const [v, old] of saved) {
+        if (old === undefined) this.env.delete(v);
+        else this.env.set(v, old);
+      }
+    }
+    return d.name;
+  }
+
+  /** Channel count of a def value (undefined when it cannot be told from the definition). */
+  private channelsOf(v: string): number | undefined {
+    if (v === this.def.io.input) return this.def.shapes.inputChannels;
+    const op = this.producers.get(v);
+    if (!op) return undefined;
+    switch (op.op) {
+      case 'conv2d': case 'dense': return this.shapeOf(op.weight)[0];
+      case 'timestepEmbedding': return op.dim;
+      case 'concat': {
+        let c = 0;
+        for (const i of op.ins) {
+          const k = this.channelsOf(i);
+          if (k === undefined) return undefined;
+          c += k;
+        }
+        return c;
+      }
+      case 'add': return this.channelsOf(op.a);
+      default: return this.channelsOf(op.in);
+    }
+  }
+
+  /** def value name → the op producing it. */
+  private readonly producers = new Map<string, NetOp>();
+
+  /** Emit one def op; returns the ONNX name of its output (or a placeholder for a deferred op). */
   emit(op: NetOp): string {
+    if (op.op === 'tile' || op.op === 'concat') {
+      const placeholder = `\u0000deferred:${op.out}${this.valueSuffix}`;
+      const inputs = new Map<string, string>();
+      for (const v of opInputs(op)) {
+        const n = this.env.get(v);
+        if (n === undefined) throw new ModelError(`ONNX export: value "${v}" is not defined (op ${op.op} → ${op.out})`);
+        inputs.set(v, n);
+      }
+      this.deferred.set(placeholder, { op, inputs, suffix: this.valueSuffix });
+      return placeholder;
+    }
+    if (op.op === 'conv2d') {
+      const d = this.concatConv(op);
+      if (d !== undefined) return d;
+    }
+    return this.emitNow(op);
+  }
+
+  /**
+   * A convolution over a concatenation, without the concatenated copy (profile of the fused refine step at 256²: the
+   * concats and the layout conversions around them were ~15% of the step, and the 23-channel first layer ran as
+   * im2col instead of onnxruntime's blocked NCHWc kernels):
+   * - Cat[a, b, …] ⊛ W = a ⊛ W_a + b ⊛ W_b + … when every part has a multiple of 8 channels (decoder skips);
+   * - Cat[x, tile(e)] ⊛ W (stride 1, odd k×k, "same" padding: the frugal layout's first layer, whose input carries the
+   *   noise embedding broadcast over H×W) = x ⊛ W_x + M, where M = tile(e) ⊛ W_e is computed on a (2p+1)×(2p+1) tile
+   *   and expanded: inside the image every output sees all k×k taps of the constant embedding, and the first/last p
+   *   rows and columns see the taps the zero padding leaves. Exact (the same sums, in another order).
+   * Returns undefined (emit the plain convolution) when neither applies.
+   */
+  private concatConv(op: Extract<NetOp, { op: 'conv2d' }>): string | undefined {
+    const src = this.env.get(op.in);
+    const rec = src === undefined ? undefined : this.deferred.get(src);
+    if (!rec || rec.name !== undefined || rec.op.op !== 'concat') return undefined;
+    const [cout, cin, kh, kw] = this.shapeOf(op.weight);
+    if (op.stride !== 1 || kh !== kw || kh % 2 !== 1 || op.pad !== (kh - 1) / 2) return undefined;
+    const parts: { name: string; channels: number; offset: number; tile?: { vec: string } }[] = [];
+    let offset = 0;
+    for (const v of rec.op.ins) {
+      const channels = this.channelsOf(v);
+      const name = rec.inputs.get(v)!;
+      if (channels === undefined) return undefined;
+      const t = this.deferred.get(name);
+      const tile = t && t.name === undefined && t.op.op === 'tile' ? { vec: t.inputs.get(t.op.in)! } : undefined;
+      parts.push({ name, channels, offset, tile });
+      offset += channels;
+    }
+    if (offset !== cin) return undefined;
+    const plain = parts.filter((p) => !p.tile);
+    const tiled = parts.filter((p) => p.tile);
+    if (plain.length === 0) return undefined;
+    if (tiled.length === 0 && plain.some((p) => p.channels % 8 !== 0)) return undefined;
+    const w = this.weights.get(op.weight);
+    if (!w) throw new ModelError(`weights lack parameter "${op.weight}"`);
+    const k2 = kh * kw;
+    const slice = (ps: typeof parts): Float32Array => {
+      const c = ps.reduce((a, p) => a + p.channels, 0);
+      const out = new Float32Array(cout * c * k2);
+      for (let o = 0; o < cout; o++) {
+        let dst = o * c * k2;
+        for (const p of ps) {
+          out.set(w.subarray((o * cin + p.offset) * k2, (o * cin + p.offset + p.channels) * k2), dst);
+          dst += p.channels * k2;
+        }
+      }
+      return out;
+    };
+    const attrs = (pad: number): Record<string, AttrValue> => ({
+      kernel_shape: { ints: [kh, kw] }, strides: { ints: [1, 1] }, pads: { ints: [pad, pad, pad, pad] }, dilations: { ints: [1, 1] }, group: { i: 1 },
+    });
+    const base = op.out;
+    if (tiled.length === 0) {
+      // Cat[a, b, …] ⊛ W = a ⊛ W_a + b ⊛ W_b + …: no concatenated copy; onnxruntime fuses the sums into its blocked convolutions
+      let acc = '';
+      plain.forEach((part, i) => {
+        const inputs = [this.resolve(part.name), this.constF32(slice([part]), [cout, part.channels, kh, kw], `${op.weight}:part${i}`)];
+        if (i === 0 && op.bias) inputs.push(this.param(op.bias));
+        const c = this.op('Conv', inputs, `${base}/part${i}`, attrs(op.pad));
+        acc = i === 0 ? c : i === plain.length - 1
+          ? this.node('Add', [acc, c], [this.reserve(`v:${op.out}${this.valueSuffix}`)])[0]
+          : this.op('Add', [acc, c], `${base}/sum${i}`);
+      });
+      return acc;
+    }
+    const plainIn = plain.length === 1 ? this.resolve(plain[0].name)
+      : this.op('Concat', plain.map((p) => this.resolve(p.name)), `${base}/plain_in`, { axis: { i: 1 } });
+    const plainC = plain.reduce((a, p) => a + p.channels, 0);
+    const convIn = [plainIn, this.constF32(slice(plain), [cout, plainC, kh, kw], `${op.weight}:plain`)];
+    if (op.bias) convIn.push(this.param(op.bias));
+    let sum = this.op('Conv', convIn, `${base}/plain`, attrs(op.pad));
+    const p = op.pad, s = 2 * p + 1;
+    tiled.forEach((t, i) => {
+      const v4 = this.op('Unsqueeze', [this.resolve(t.tile!.vec), this.constI64([2, 3])], `${base}/tile${i}/vec`);
+      const small = this.op('Expand', [v4, this.constI64([1, 1, s, s])], `${base}/tile${i}/small`);
+      const r = this.op('Conv', [small, this.constF32(slice([t]), [cout, t.channels, kh, kw], `${op.weight}:tile${i}`)], `${base}/tile${i}/taps`, attrs(p));
+      let map = r; // p = 0: [N, C, 1, 1], broadcast by Add
+      if (p > 0) {
+        const hw = this.op('Shape', [plainIn], `${base}/tile${i}/hw`, { start: { i: 2 } });
+        const inner = this.op('Sub', [hw, this.constI64([2 * p, 2 * p])], `${base}/tile${i}/inner`);
+        const nc = this.op('Shape', [r], `${base}/tile${i}/nc`, { start: { i: 0 }, end: { i: 2 } });
+        const cut = (x: string, from: number, to: number, axis: number, tag: string) =>
+          this.op('Slice', [x, this.constI64([from]), this.constI64([to]), this.constI64([axis])], `${base}/tile${i}/${tag}`);
+        const hInner = cut(inner, 0, 1, 0, 'h_inner'), wInner = cut(inner, 1, 2, 0, 'w_inner'), h = cut(hw, 0, 1, 0, 'h');
+        const midRows = this.op('Expand', [cut(r, p, p + 1, 2, 'mid_row'), this.op('Concat', [nc, hInner, this.constI64([s])], `${base}/tile${i}/rows_shape`, { axis: { i: 0 } })], `${base}/tile${i}/rows`);
+        const cols = this.op('Concat', [cut(r, 0, p, 2, 'top'), midRows, cut(r, p + 1, s, 2, 'bottom')], `${base}/tile${i}/cols`, { axis: { i: 2 } });
+        const midCols = this.op('Expand', [cut(cols, p, p + 1, 3, 'mid_col'), this.op('Concat', [nc, h, wInner], `${base}/tile${i}/cols_shape`, { axis: { i: 0 } })], `${base}/tile${i}/inner_map`);
+        map = this.op('Concat', [cut(cols, 0, p, 3, 'left'), midCols, cut(cols, p + 1, s, 3, 'right')], `${base}/tile${i}/map`, { axis: { i: 3 } });
+      }
+      sum = i === tiled.length - 1
+        ? this.node('Add', [sum, map], [this.reserve(`v:${op.out}${this.valueSuffix}`)])[0]
+        : this.op('Add', [sum, map], `${base}/sum${i}`);
+    });
+    return sum;
+  }
+
+  /** Emit one def op now (no deferral); returns the ONNX name of its output. */
+  private emitNow(op: NetOp): string {
     const g = (v: string) => this.get(v, op);
-    const out = `v:${op.out}`;
+    const out = `v:${op.out}${this.valueSuffix}`;
     const last = (opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}): string =>
       this.node(opType, inputs, [this.reserve(out)], attrs)[0];
     switch (op.op) {
@@ -398,6 +581,135 @@ export function buildOnnxModel(def: NetworkDef, weights: WeightMap, part: OnnxPa
       'diff2s.part': part,
       'diff2s.family': def.family,
       'diff2s.sizeMultiple': String(def.shapes.sizeMultiple),
+      ...options.metadata,
+    }).map(([key, value]) => ({ key, value })),
+  };
+}
+
+/**
+ * Where and how much the refiner swaps (seed 002, eqs. 15–16): the last round(C·fraction) channels come from the guide
+ * pass, at h₋₁ (middle input) and/or at h (decoder input).
+ */
+export interface OnnxRefineSwap {
+  fraction: number;
+  atHm1: boolean;
+  atH: boolean;
+}
+
+/** Public names of the fused refine-step graph's inputs: the x_t pass's network input and the guide pass's. */
+export const ONNX_REFINE_NAMES = { part: 'refine', input: 'x', guideInput: 'x_guide', noise: 'noise', output: 'output' } as const;
+
+/**
+ * The whole Diff-2sIR network step as ONE graph (no skip or bottleneck tensor leaves onnxruntime): the encoder on
+ * input(x_t) and, with the same weights, on input(x̄_t); the h₋₁ swap Cat[F_e(x_t)¹, F_e(x̄_t)²]; the middle block on
+ * the swapped value and on F_e(x̄_t); the h swap; the decoder with the x_t pass's skips. The noise embedding is
+ * computed once. Same values as the refiner's three-part path (RefinerDenoiser.predictWithGuide); `swap` is fixed in
+ * the graph. The two passes are separate subgraphs (not one batch of 2N) so that no large tensor is split or
+ * concatenated along the batch: onnxruntime keeps the convolutions' blocked (NCHWc) layout from end to end.
+ * Inputs `x`, `x_guide` [N, C_in, H, W], `noise` [N] (where the network uses it); output `output` [N, C_out, H, W].
+ */
+export function buildOnnxRefineModel(def: NetworkDef, weights: WeightMap, swap: OnnxRefineSwap, options: OnnxExportOptions = {}): OnnxModel {
+  if (!(swap.fraction >= 0 && swap.fraction <= 1)) throw new ModelError(`swap fraction must be in [0, 1], got ${swap.fraction}`);
+  const io = def.io;
+  const sh = def.shapes;
+  const N = ONNX_REFINE_NAMES;
+  const produced = (ops: NetOp[]) => new Set(ops.map((o) => o.out));
+  const external = (ops: NetOp[]) => {
+    const own = produced(ops);
+    return [...new Set(ops.flatMap(opInputs))].filter((v) => !own.has(v));
+  };
+  const midOps = liveOps(def, ['middle'], [io.hMid], new Set([io.hEnc]));
+  const decOps = liveOps(def, ['decoder'], [io.output], new Set([io.hMid, ...io.skips]));
+  const needed = [io.hEnc, ...io.skips, ...external(midOps), ...external(decOps)].filter((v) => v !== io.hMid && v !== io.input && v !== io.noise);
+  const frontOps = liveOps(def, ['embed', 'encoder'], [...new Set(needed)], new Set([io.input, io.noise]));
+  // ops that depend on the image input run once per pass; the rest (the noise embedding) once
+  const perPass = new Set<string>([io.input]);
+  for (const op of frontOps) if (opInputs(op).some((v) => perPass.has(v))) perPass.add(op.out);
+  const sharedOps = frontOps.filter((o) => !perPass.has(o.out));
+  const passOps = frontOps.filter((o) => perPass.has(o.out));
+  const all = [...frontOps, ...midOps, ...decOps];
+  const usesNoise = all.some((o) => opInputs(o).includes(io.noise));
+  const usesInput = all.some((o) => opInputs(o).includes(io.input));
+  if (!usesInput) throw new ModelError('ONNX export (refine): the network does not read its input');
+  const inputs: OnnxIoSpec[] = [
+    { name: N.input, dims: imageDims(sh.inputChannels, 1) },
+    { name: N.guideInput, dims: imageDims(sh.inputChannels, 1) },
+  ];
+  if (usesNoise) inputs.push({ name: N.noise, dims: ['N'] });
+  const outputs: OnnxIoSpec[] = [{ name: N.output, dims: imageDims(sh.outputChannels, 1) }];
+  const w = new GraphWriter(def, weights);
+  for (const spec of [...inputs, ...outputs]) w.reserve(spec.name);
+  if (usesNoise) w.env.set(io.noise, N.noise);
+  const need = (v: string): string => {
+    const n = w.env.get(v);
+    if (n === undefined) throw new ModelError(`ONNX export (refine): value "${v}" is not produced`);
+    return n;
+  };
+  /** Emit ops under a name suffix; returns the def values they defined (then forgotten, so a second copy can run). */
+  const pass = (ops: NetOp[], suffix: string, bind: [string, string][]): Map<string, string> => {
+    w.valueSuffix = suffix;
+    for (const [v, n] of bind) w.env.set(v, n);
+    const outs = new Map<string, string>();
+    for (const op of ops) {
+      const n = w.emit(op);
+      w.env.set(op.out, n);
+      outs.set(op.out, n);
+    }
+    for (const op of ops) w.env.delete(op.out);
+    for (const [v] of bind) w.env.delete(v);
+    w.valueSuffix = '';
+    return outs;
+  };
+  /** Cat[a¹, b²] along channels: the first C − round(C·f) channels of a, the rest of b. */
+  const swapped = (a: string, b: string, channels: number, base: string): string => {
+    const keep = channels - Math.round(channels * swap.fraction);
+    if (keep === channels) return a;
+    if (keep === 0) return b;
+    const axis = w.constI64([1]);
+    const first = w.op('Slice', [a, w.constI64([0]), w.constI64([keep]), axis], `${base}/keep`);
+    const second = w.op('Slice', [b, w.constI64([keep]), w.constI64([channels]), axis], `${base}/from_guide`);
+    return w.op('Concat', [first, second], `${base}/swapped`, { axis: { i: 1 } });
+  };
+  for (const op of sharedOps) w.env.set(op.out, w.emit(op));
+  const encA = pass(passOps, '', [[io.input, N.input]]);
+  const encB = pass(passOps, '/guide', [[io.input, N.guideInput]]);
+  const hA = encA.get(io.hEnc) ?? need(io.hEnc);
+  const hB = encB.get(io.hEnc) ?? need(io.hEnc);
+  const midA = pass(midOps, '/xt_mid', [[io.hEnc, swap.atHm1 ? swapped(hA, hB, sh.hEncChannels, 'h_enc') : hA]]).get(io.hMid);
+  let h = midA;
+  if (h === undefined) throw new ModelError(`ONNX export (refine): the middle block does not produce "${io.hMid}"`);
+  if (swap.atH && Math.round(sh.hMidChannels * swap.fraction) > 0) {
+    const midB = pass(midOps, '/guide_mid', [[io.hEnc, hB]]).get(io.hMid)!;
+    h = swapped(h, midB, sh.hMidChannels, 'h_mid');
+  }
+  const bind: [string, string][] = [[io.hMid, h]];
+  for (const v of external(decOps)) {
+    if (v === io.hMid || w.env.has(v)) continue;
+    const src = encA.get(v);
+    if (src === undefined) throw new ModelError(`ONNX export (refine): decoder input "${v}" is not produced`);
+    bind.push([v, src]);
+  }
+  const dec = pass(decOps, '/dec', bind);
+  w.node('Identity', [dec.get(io.output) ?? need(io.output)], [N.output]);
+  return {
+    ir_version: ONNX_IR_VERSION,
+    opset_import: [{ domain: '', version: ONNX_OPSET }],
+    producer_name: 'diff2s',
+    producer_version: engineVersion(),
+    model_version: 1,
+    doc_string: `diff2s ${def.family} refine step (Diff-2sIR swap: fraction ${swap.fraction}, at h-1 ${swap.atHm1}, at h ${swap.atH}; NCHW float32)`,
+    graph: {
+      name: `${options.name ?? 'diff2s'}_${N.part}`.replace(/[^A-Za-z0-9_]/g, '_'),
+      node: w.nodes,
+      initializer: w.initializers,
+      input: inputs.map(valueInfo),
+      output: outputs.map(valueInfo),
+    },
+    metadata_props: Object.entries({
+      'diff2s.part': N.part,
+      'diff2s.family': def.family,
+      'diff2s.sizeMultiple': String(def.shapes.sizeMultiple),
+      'diff2s.swap': JSON.stringify(swap),
       ...options.metadata,
     }).map(([key, value]) => ({ key, value })),
   };

@@ -4,9 +4,10 @@
  *
  * The ONNX graphs are exported in memory from the model's {@link NetworkDef} and weights (no files are cached: the
  * export is a copy of the weights into protobuf bytes, fast next to session creation, and can never go stale).
- * Sessions are created lazily, each on first use: `full` (x, noise → output) for `predict`, and `encoder`, `middle`,
- * `decoder` for the parts API. Inputs and outputs live in JavaScript typed arrays between the parts, which is where
- * the refiner swaps channels.
+ * Sessions are created lazily, each on first use: `full` (x, noise → output) for `predict`, `encoder`, `middle`,
+ * `decoder` for the parts API (inputs and outputs live in JavaScript typed arrays between the parts, where a caller
+ * can swap channels), and one fused `refine` graph per swap setting for {@link OnnxUNet.predictSwapped}, the path the
+ * refiner takes (one onnxruntime run per step).
  *
  * Buffers: `predict` returns a buffer reused by the next `predict` (core's Denoiser contract); the network input is
  * built into reused buffers; the encoder's outputs (h₋₁ and the skips, the large tensors) are written by
@@ -24,7 +25,10 @@ import { defineUNet, imageInputChannels, isConditional, resolveUNetConfig, UNetC
 import type { WeightMap } from '../tfjs/network';
 import { noiseLevelFor, writeUNetInput } from '../tfjs/unet-model';
 import { ModelCard, readModel } from '../io/model-io';
-import { exportNetworkToOnnx, ONNX_NAMES, OnnxPartName, onnxPartSignature } from './export';
+import {
+  buildOnnxRefineModel, exportNetworkToOnnx, ONNX_NAMES, ONNX_REFINE_NAMES, OnnxPartName, onnxPartSignature, OnnxRefineSwap,
+} from './export';
+import { encodeOnnxModel } from './proto';
 import { loadOrtSession, OrtFeed, OrtLoadOptions, OrtSession } from './ort';
 
 /** Default intra-op threads of OnnxUNet sessions. */
@@ -86,6 +90,9 @@ export class OnnxUNet implements Denoiser {
   /** Declared graph inputs per part (`noise` only where the graph uses it). */
   private readonly inputNames: Record<OnnxPartName, Set<string>>;
   private readonly sessions: Partial<Record<OnnxPartName, Promise<OrtSession>>> = {};
+  /** Fused refine-step sessions by swap (see {@link predictSwapped}). */
+  private readonly refineSessions = new Map<string, { session: Promise<OrtSession>; usesNoise: boolean }>();
+  private refineOut?: Tensor4;
   private readonly pool = new BufferPool();
   private noiseBuf = new Float32Array(0);
   private readonly inputBufs = new Map<number, Float32Array>();
@@ -141,6 +148,68 @@ export class OnnxUNet implements Denoiser {
       this.sessions[part] = s;
     }
     return s;
+  }
+
+  /** The fused refine-step session for one swap (exported and created on first use; at most 4 kept). */
+  private refineSession(swap: OnnxRefineSwap): { session: Promise<OrtSession>; usesNoise: boolean } {
+    if (this.disposed) throw new ModelError(`${this.name} was disposed`);
+    const key = JSON.stringify([swap.fraction, swap.atHm1, swap.atH]);
+    let entry = this.refineSessions.get(key);
+    if (!entry) {
+      if (this.refineSessions.size >= 4) {
+        const [oldKey, old] = this.refineSessions.entries().next().value!;
+        this.refineSessions.delete(oldKey);
+        void old.session.then((s) => s.release(), () => undefined);
+      }
+      const model = buildOnnxRefineModel(this.def, this.weights, swap, { name: this.name });
+      const usesNoise = (model.graph?.input ?? []).some((v) => v.name === ONNX_REFINE_NAMES.noise);
+      const session = loadOrtSession(encodeOnnxModel(model), {
+        allowSpinning: false,
+        ...this.options.session,
+        intraOpNumThreads: this.options.intraOpNumThreads ?? ONNX_UNET_DEFAULT_THREADS,
+        name: `${this.name} refine.onnx`,
+      });
+      const e = { session, usesNoise };
+      session.catch(() => { if (this.refineSessions.get(key) === e) this.refineSessions.delete(key); });
+      this.refineSessions.set(key, (entry = e));
+    }
+    return entry;
+  }
+
+  /**
+   * The Diff-2sIR network's whole step in ONE onnxruntime run (refiner parts API fast path; graph:
+   * {@link buildOnnxRefineModel}): encoder and middle on x_t and x̄_t, the channel swaps at h₋₁ and/or h, the decoder
+   * with the x_t pass's skips — the same values as encodeMiddlePair + swaps + decode, without moving the skips
+   * through JavaScript. The result is a buffer reused by the next call.
+   */
+  predictSwapped(xt: Tensor4, guideT: Tensor4, step: DenoiserStep, cond: Conditioning, swap: OnnxRefineSwap): Promise<Tensor4> {
+    return this.exclusive(async () => {
+      assertSameShape(xt, guideT, 'guide x̄_t');
+      this.checkSize(xt.h, xt.w);
+      const n = xt.n;
+      const { session, usesNoise } = this.refineSession(swap);
+      const s = await session;
+      const data = this.inputFor(2 * n, xt.h, xt.w);
+      this.fillInput(xt, cond, data, 0);
+      this.fillInput(guideT, cond, data, n);
+      const inDims = [n, this.def.shapes.inputChannels, xt.h, xt.w];
+      const half = data.length / 2;
+      const feeds: Record<string, OrtFeed> = {
+        [ONNX_REFINE_NAMES.input]: { dims: inDims, data: data.subarray(0, half) },
+        [ONNX_REFINE_NAMES.guideInput]: { dims: inDims, data: data.subarray(half) },
+      };
+      if (usesNoise) {
+        if (this.noiseBuf.length !== n) this.noiseBuf = new Float32Array(n);
+        this.noiseBuf.fill(this.noiseLevel(step));
+        feeds[ONNX_REFINE_NAMES.noise] = { dims: [n], data: this.noiseBuf };
+      }
+      const dims = dimsOf(n, this.def.shapes.outputChannels, xt.h, xt.w);
+      const o = this.refineOut;
+      const target = o && o.n === dims[0] && o.c === dims[1] && o.h === dims[2] && o.w === dims[3] ? o : new Tensor4(dims);
+      await s.run(feeds, [ONNX_REFINE_NAMES.output], { into: { [ONNX_REFINE_NAMES.output]: { dims, data: target.data } } });
+      this.refineOut = target;
+      return target;
+    });
   }
 
   /** The embedding's scalar for a step (t, ᾱ_t or √ᾱ_t per the config). */
@@ -383,8 +452,9 @@ export class OnnxUNet implements Denoiser {
     if (this.disposed) return;
     this.disposed = true;
     await this.lock; // let runs in flight finish
-    const all = Object.values(this.sessions);
+    const all = [...Object.values(this.sessions), ...[...this.refineSessions.values()].map((e) => e.session)];
     for (const k of Object.keys(this.sessions)) delete this.sessions[k as OnnxPartName];
+    this.refineSessions.clear();
     this.pool.clear();
     for (const s of all) await (await s!.catch(() => undefined))?.release();
   }
