@@ -5,14 +5,14 @@
  *
  *   node bench/run.js [--quick] [--out FILE] [--model DIR] [--only LIST] [--no-peer] [--no-profile]
  *
- *   (a) refine a 256×256 image, frugal UNet, T_k = 200 (ddpm): ours = @diff2s/refiner refine() with NativeUNet on
- *       tfjs-wasm (1 thread) [+ OnnxUNet on onnxruntime when the engine exports it]; peer = the same 200 steps
+ *   (a) refine a 256×256 image, frugal UNet, T_k = 200 (ddpm): ours = @diff2s/refiner refine() with OnnxUNet on
+ *       onnxruntime (the default engine; one fused graph per step) and, once, NativeUNet on tfjs-wasm (1 thread); peer = the same 200 steps
  *       (encoder+middle of the x_t and x̄_t passes as one 2N batch, channel swap at h₋₁ and h, decoder), 2 threads.
  *   (b) one training step, frugal, batch 16, 64×64: ours = TfjsNetwork.lossAndGrads + Adam as src/train does it
  *       (in process, 1 thread; and ParallelGradient with 2 workers); peer = forward + backward + torch Adam, 2 threads.
  *   fwd forward pass, batch 16, 64×64 (ours 1 thread, peer 2 threads).
  *   (c) the patch guide on 256×256 with a 25% free-form hole (ours only; target ≤ 10 s).
- *   (d) peak RSS of (a) at 512×512, each side in its own child process (VmHWM) — target ≤ 1.5 GB.
+ *   (d) peak RSS of (a) at 512×512, each side (ours: onnxruntime and tfjs) in its own child process (VmHWM) — target ≤ 1.5 GB.
  *   profile: tf.profile of one in-process training step, time per kernel (the report's notes).
  * --only takes a comma list of a,onnx,b,fwd,c,d,profile. --quick: fewer repetitions and a smaller T_k (~2 minutes).
  * Ours and the peer never run at the same time. Medians over the repetitions after one warm-up (refine: no warm-up
@@ -40,8 +40,8 @@ const opt = (name, def) => {
 
 const QUICK = flag('quick');
 const PLAN = QUICK
-  ? { tk: 10, refineReps: 2, trainReps: 3, fwdReps: 3, patchReps: 1, rssTk: 4, size: 256, rssSize: 512 }
-  : { tk: 200, refineReps: 3, trainReps: 7, fwdReps: 7, patchReps: 3, rssTk: 20, size: 256, rssSize: 512 };
+  ? { tk: 10, refineReps: 2, tfjsRefineReps: 1, trainReps: 3, fwdReps: 3, patchReps: 1, rssTk: 4, size: 256, rssSize: 512 }
+  : { tk: 200, refineReps: 3, tfjsRefineReps: 1, trainReps: 7, fwdReps: 7, patchReps: 3, rssTk: 20, size: 256, rssSize: 512 };
 const ONLY = new Set((opt('only', 'a,onnx,b,fwd,c,d,profile')).split(',').map((s) => s.trim()));
 if (flag('no-profile')) ONLY.delete('profile');
 const OUT = path.resolve(C.ROOT, opt('out', 'reports/bench.md'));
@@ -216,10 +216,18 @@ async function rssChild() {
   setup.def = e.defineUNet(setup.cfg);
   const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'weights.json'), 'utf8'));
   setup.weights = e.decodeWeights(setup.def, manifest, fs.readFileSync(path.join(dir, manifest.file)));
-  const model = await e.NativeUNet.create(setup.cfg, { weights: setup.weights });
+  const engine = opt('engine', 'tfjs');
+  const model = engine === 'onnx'
+    ? await e.OnnxUNet.create(setup.cfg, { weights: setup.weights, intraOpNumThreads: 2 })
+    : await e.NativeUNet.create(setup.cfg, { weights: setup.weights });
   const inputs = await refineInputs(size);
   const r = await timeRefine(model, setup, inputs, tk, 1);
   const peakRssMB = C.peakRssMB();
+  if (engine === 'onnx') {
+    process.stdout.write(JSON.stringify({ peakRssMB, baseRssMB: base, seconds: r.times[0], size, tk, engine }) + '\n');
+    await model.dispose();
+    return;
+  }
   // where the memory is: the wasm heap (WebAssembly memory only grows) and tfjs's peak of live tensor bytes in a step
   const heap = e.tf.backend()?.wasm?.HEAPU8?.length;
   const prof = await e.tf.profile(async () => { await timeRefine(model, setup, inputs, 1, 1); return null; });
@@ -343,12 +351,12 @@ function writeReport(R) {
   lines.push(`- Images: ${R.imageSource}; mask: free-form strokes, ${(100 * (R.hole ?? 0.25)).toFixed(1)}% hole; guide for (a): the \`mean\` fill`, '');
 
   lines.push('## Results', '');
-  lines.push('Medians (min–max, n = repetitions). Ours: tfjs-wasm, 1 thread unless stated. PyTorch: 2 threads. Ratio = ours / PyTorch (lower is better for us).', '');
+  lines.push('Medians (min–max, n = repetitions). Ours: the engine named in the row (onnxruntime 2 threads, or tfjs-wasm 1 thread). PyTorch: 2 threads. Ratio = ours / PyTorch (lower is better for us).', '');
   lines.push('| Benchmark | Ours | PyTorch peer | Ours / PyTorch |');
   lines.push('|---|---|---|---|');
   for (const row of R.rows) lines.push(`| ${row.label} | ${row.ours} | ${row.peer} | ${row.ratio} |`);
   lines.push('');
-  if (R.refineCheck) lines.push(`Known pixels after refinement: max |out − input| = ${R.refineCheck} (invariant: 0).`, '');
+  if (R.refineCheck) lines.push(`Known pixels after refinement: max |out − input| = ${R.refineCheck}${R.refineCheckTfjs !== undefined ? `, ${R.refineCheckTfjs} (ours, tfjs)` : ''} (invariant: 0).`, '');
 
   lines.push('## Notes', '');
   for (const n of R.notes) lines.push(`- ${n}`);
@@ -415,23 +423,10 @@ async function main() {
       R.imageSource = inputs.source;
       R.hole = inputs.mask.data.reduce((a, b) => a + b, 0) / inputs.mask.size;
       let peerRes;
-      if (peer.ok && ONLY.has('a')) {
+      if (peer.ok && (ONLY.has('a') || ONLY.has('onnx'))) {
         C.writeBundle(path.join(dir, 'images256.json'), { guide: inputs.guideImage, image: inputs.image, mask: inputs.mask });
         log(`(a) peer: refine ${PLAN.size}², T_k=${tk}, ${PLAN.refineReps} reps`);
         peerRes = await C.runPeer(['bench', ...peerArgs(setup, ['--task', 'refine', '--tk', String(tk), '--reps', String(PLAN.refineReps), '--images', path.join(dir, 'images256.json'), ...scheduleArgs(setup.schedule)])]);
-      }
-      if (ONLY.has('a')) {
-        log(`(a) ours: refine ${PLAN.size}² with NativeUNet (tfjs-wasm), T_k=${tk}, ${PLAN.refineReps} reps`);
-        const ours = await timeRefine(model, setup, inputs, tk, PLAN.refineReps);
-        R.refineCheck = `${ours.knownMaxDiff} (ours), ${peerRes ? peerRes.knownMaxDiff : '—'} (peer)`;
-        const om = C.median(ours.times), pm = peerRes?.median;
-        R.rows.push({
-          label: `(a) refine ${PLAN.size}×${PLAN.size}, frugal, T_k = ${tk} (ddpm, 2 encoder+middle passes + swap per step) — NativeUNet, tfjs-wasm 1 thread`,
-          ours: `${fmtS(om)}${spread(ours.times)}; ${fmtS(om / tk)}/step`,
-          peer: peerRes ? `${fmtS(pm)}${spread(peerRes.seconds)}; ${fmtS(pm / tk)}/step` : '—',
-          ratio: ratio(om, pm),
-        });
-        R.refineOurs = om; R.refinePeer = pm;
       }
       if (ONLY.has('onnx')) {
         if (typeof e.OnnxUNet === 'function') {
@@ -441,13 +436,15 @@ async function main() {
             try {
               if (typeof om2.prepare === 'function') await om2.prepare();
               const r2 = await timeRefine(om2, setup, inputs, tk, PLAN.refineReps);
-              const m2 = C.median(r2.times);
+              const m2 = C.median(r2.times), pm = peerRes?.median;
+              R.refineCheck = `${r2.knownMaxDiff} (ours), ${peerRes ? peerRes.knownMaxDiff : '—'} (peer)`;
               R.rows.push({
-                label: `(a′) the same with OnnxUNet, onnxruntime-node ${R.machine.ort ?? ''} 2 threads`,
+                label: `(a) refine ${PLAN.size}×${PLAN.size}, frugal, T_k = ${tk} (ddpm, 2 encoder+middle passes + swap per step) — OnnxUNet (the default engine), onnxruntime-node ${R.machine.ort ?? ''} 2 threads, one fused graph per step`,
                 ours: `${fmtS(m2)}${spread(r2.times)}; ${fmtS(m2 / tk)}/step`,
-                peer: R.refinePeer ? `${fmtS(R.refinePeer)} (as above)` : '—',
-                ratio: ratio(m2, R.refinePeer),
+                peer: peerRes ? `${fmtS(pm)}${spread(peerRes.seconds)}; ${fmtS(pm / tk)}/step` : '—',
+                ratio: ratio(m2, pm),
               });
+              R.refineOurs = m2; R.refinePeer = pm;
             } finally {
               await om2.dispose?.();
             }
@@ -517,6 +514,18 @@ async function main() {
 
     // (c) patch guide
     if (ONLY.has('c')) {
+      if (ONLY.has('a')) {
+        log(`(a) ours: refine ${PLAN.size}² with NativeUNet (tfjs-wasm), T_k=${tk}, ${PLAN.refineReps} reps`);
+        const ours = await timeRefine(model, setup, inputs, tk, PLAN.tfjsRefineReps);
+        R.refineCheckTfjs = ours.knownMaxDiff;
+        const om = C.median(ours.times), pm = peerRes?.median;
+        R.rows.push({
+          label: `(a, tfjs) the same with NativeUNet, tfjs-wasm 1 thread (the engine without onnxruntime; three parts per step)`,
+          ours: `${fmtS(om)}${spread(ours.times)}; ${fmtS(om / tk)}/step`,
+          peer: peerRes ? `${fmtS(pm)} (as above)` : '—',
+          ratio: ratio(om, pm),
+        });
+      }
       log(`(c) patch guide 256², ${PLAN.patchReps} reps`);
       const p = await timePatch(PLAN.patchReps);
       const m = C.median(p.times);
@@ -526,20 +535,34 @@ async function main() {
 
     // (d) peak RSS at 512²
     if (ONLY.has('d')) {
-      log(`(d) ours: peak RSS of refine ${PLAN.rssSize}², T_k=${PLAN.rssTk}, in a child process`);
+      log(`(d) ours: peak RSS of refine ${PLAN.rssSize}², T_k=${PLAN.rssTk}, in a child process (onnxruntime, then tfjs)`);
+      let oursOnnx;
+      try {
+        oursOnnx = await runNodeChild(['--child', 'rss', '--engine', 'onnx', '--size', String(PLAN.rssSize), '--tk', String(PLAN.rssTk), '--dir', dir]);
+      } catch (err) {
+        R.notes.push(`(d) onnxruntime row not measured: ${err.message.split('\n')[0]}`);
+      }
       const ours = await runNodeChild(['--child', 'rss', '--size', String(PLAN.rssSize), '--tk', String(PLAN.rssTk), '--dir', dir]);
       let p;
       if (peer.ok) {
         log('(d) peer: peak RSS of refine 512²');
         p = await C.runPeer(['bench', ...peerArgs(setup, ['--task', 'refine', '--size', String(PLAN.rssSize), '--tk', String(PLAN.rssTk), '--reps', '1', ...scheduleArgs(setup.schedule)])]);
       }
+      if (oursOnnx) {
+        R.rows.push({
+          label: `(d) peak RSS, refine ${PLAN.rssSize}×${PLAN.rssSize} (T_k = ${PLAN.rssTk}), own process (VmHWM), OnnxUNet (default engine) — target ≤ 1.5 GB`,
+          ours: `${fmtMB(oursOnnx.peakRssMB)} ${oursOnnx.peakRssMB <= 1536 ? '✓' : '✗ over target'}`,
+          peer: p ? fmtMB(p.peakRssMB) : '—',
+          ratio: ratio(oursOnnx.peakRssMB, p?.peakRssMB),
+        });
+      }
       R.rows.push({
-        label: `(d) peak RSS, refine ${PLAN.rssSize}×${PLAN.rssSize} (T_k = ${PLAN.rssTk}), own process (VmHWM) — target ≤ 1.5 GB`,
+        label: `(d, tfjs) the same with NativeUNet on tfjs-wasm`,
         ours: `${fmtMB(ours.peakRssMB)} ${ours.peakRssMB <= 1536 ? '✓' : '✗ over target'}`,
         peer: p ? fmtMB(p.peakRssMB) : '—',
         ratio: ratio(ours.peakRssMB, p?.peakRssMB),
       });
-      R.notes.push(`(d) our ${fmtMB(ours.peakRssMB)}: the process starts at ${fmtMB(ours.baseRssMB)} (Node + the packages), the tfjs-wasm heap (WebAssembly memory, which never shrinks) has grown to ${ours.wasmHeapMB ? fmtMB(ours.wasmHeapMB) : '?'}, and tfjs's peak of live tensor bytes during one refinement step is ${fmtMB(ours.tensorPeakMB)} (the intermediates of a section are kept until the section ends). ${PLAN.rssSize}² speed in these runs: ours ${fmtS(ours.seconds / PLAN.rssTk)}/step${p ? `, PyTorch ${fmtS(p.median / PLAN.rssTk)}/step` : ''}.`);
+      R.notes.push(`(d) our ${fmtMB(ours.peakRssMB)}: the process starts at ${fmtMB(ours.baseRssMB)} (Node + the packages), the tfjs-wasm heap (WebAssembly memory, which never shrinks) has grown to ${ours.wasmHeapMB ? fmtMB(ours.wasmHeapMB) : '?'}, and tfjs's peak of live tensor bytes during one refinement step is ${fmtMB(ours.tensorPeakMB)} (the intermediates of a section are kept until the section ends). ${PLAN.rssSize}² speed in these runs: ours ${oursOnnx ? `${fmtS(oursOnnx.seconds / PLAN.rssTk)}/step (onnxruntime), ` : ''}${fmtS(ours.seconds / PLAN.rssTk)}/step (tfjs)${p ? `, PyTorch ${fmtS(p.median / PLAN.rssTk)}/step` : ''}.`);
     }
     model.dispose();
   } finally {
