@@ -14,7 +14,8 @@
  *   (c) the patch guide on 256×256 with a 25% free-form hole (ours only; target ≤ 10 s).
  *   (d) peak RSS of (a) at 512×512, each side (ours: onnxruntime and tfjs) in its own child process (VmHWM) — target ≤ 1.5 GB.
  *   profile: tf.profile of one in-process training step, time per kernel (the report's notes).
- * --only takes a comma list of a,onnx,b,fwd,c,d,profile. --quick: fewer repetitions and a smaller T_k (~2 minutes).
+ *   ortprofile: onnxruntime's profiler on the fused refine step, time per op type.
+ * --only takes a comma list of a,onnx,ortprofile,b,fwd,c,d,profile. --quick: fewer repetitions and a smaller T_k (~2 minutes).
  * Ours and the peer never run at the same time. Medians over the repetitions after one warm-up (refine: no warm-up
  * run beyond model creation). Needs the built packages (pnpm run build); the peer needs /usr/bin/python3 with torch
  * (apt-get install python3-torch) and is skipped, with a note, without it.
@@ -42,8 +43,8 @@ const QUICK = flag('quick');
 const PLAN = QUICK
   ? { tk: 10, refineReps: 2, tfjsRefineReps: 1, trainReps: 3, fwdReps: 3, patchReps: 1, rssTk: 4, size: 256, rssSize: 512 }
   : { tk: 200, refineReps: 3, tfjsRefineReps: 1, trainReps: 7, fwdReps: 7, patchReps: 3, rssTk: 20, size: 256, rssSize: 512 };
-const ONLY = new Set((opt('only', 'a,onnx,b,fwd,c,d,profile')).split(',').map((s) => s.trim()));
-if (flag('no-profile')) ONLY.delete('profile');
+const ONLY = new Set((opt('only', 'a,onnx,ortprofile,b,fwd,c,d,profile')).split(',').map((s) => s.trim()));
+if (flag('no-profile')) { ONLY.delete('profile'); ONLY.delete('ortprofile'); }
 const OUT = path.resolve(C.ROOT, opt('out', 'reports/bench.md'));
 const BATCH = 16, TRAIN_SIZE = 64;
 
@@ -255,6 +256,46 @@ function runNodeChild(args) {
 // ---------------------------------------------------------------------------------------------------------------
 // profile
 
+/**
+ * onnxruntime's profiler on the fused refine step (the graph OnnxUNet.predictSwapped runs) at `size`²: time per op
+ * type, averaged over the warm-up and `runs` runs. (The before/after of the exporter's rewrites cannot be re-measured
+ * from here — they are part of the exporter — so the report states what was measured when they were made.)
+ */
+async function profileOrtRefine(setup, size, runs) {
+  const e = C.pkg('engine');
+  const swap = { fraction: 0.5, atHm1: true, atH: true };
+  const bytes = e.encodeOnnxModel(e.buildOnnxRefineModel(setup.def, setup.weights, swap, { name: 'bench' }));
+  const prefix = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'diff2s-ortprof-')), 'refine');
+  const s = await e.loadOrtSession(bytes, { intraOpNumThreads: 2, allowSpinning: false, profileFilePrefix: prefix, name: 'refine.onnx' });
+  const cin = setup.def.shapes.inputChannels;
+  const rng = new (C.pkg('core').Rng)('ortprofile');
+  const x = rng.fillNormal(new Float32Array(cin * size * size)), g = rng.fillNormal(new Float32Array(cin * size * size));
+  const feeds = { x: { dims: [1, cin, size, size], data: x }, x_guide: { dims: [1, cin, size, size], data: g } };
+  if (s.inputs.some((i) => i.name === 'noise')) feeds.noise = { dims: [1], data: new Float32Array([setup.def.family === 'frugal' ? 200 : 0.5]) };
+  const wall = [];
+  for (let r = 0; r <= runs; r++) {
+    const t0 = performance.now();
+    await s.run(feeds, ['output']);
+    if (r > 0) wall.push(performance.now() - t0);
+  }
+  const file = s.endProfiling();
+  await s.release();
+  const events = JSON.parse(fs.readFileSync(file, 'utf8'));
+  fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  const by = new Map();
+  for (const ev of events) {
+    if (ev.cat !== 'Node' || !String(ev.name).endsWith('_kernel_time')) continue;
+    const op = ev.args?.op_name ?? '?';
+    const cur = by.get(op) ?? { name: op, us: 0, count: 0 };
+    cur.us += ev.dur;
+    cur.count++;
+    by.set(op, cur);
+  }
+  const total = [...by.values()].reduce((a, r) => a + r.us, 0);
+  const rows = [...by.values()].sort((a, b) => b.us - a.us).map((r) => ({ name: r.name, ms: r.us / 1000 / (runs + 1), share: r.us / total, calls: r.count / (runs + 1) }));
+  return { size, runs, wallMs: C.median(wall), kernelMs: total / 1000 / (runs + 1), rows };
+}
+
 async function profileTrainStep(setup, batch) {
   const e = C.pkg('engine');
   const tf = e.tf;
@@ -375,6 +416,17 @@ function writeReport(R) {
     if (R.profileFindings) for (const f of R.profileFindings) lines.push(`- ${f}`);
     lines.push('');
   }
+  if (R.ortProfile) {
+    const p = R.ortProfile;
+    lines.push(`### Profile of our refine step on onnxruntime (the fused graph, ${p.size}×${p.size}, 2 threads, onnxruntime's profiler)`, '');
+    lines.push(`Median wall time per run ${fmtS(p.wallMs / 1000)} over ${p.runs} runs (profiling on); summed kernel time per run ${fmtS(p.kernelMs / 1000)} (warm-up run included in the averages).`, '');
+    lines.push('| Op | Time / run | Share | Calls / run |');
+    lines.push('|---|---|---|---|');
+    for (const r of p.rows.slice(0, 12)) lines.push(`| ${r.name} | ${fmtS(r.ms / 1000)} | ${(100 * r.share).toFixed(1)}% | ${r.calls.toFixed(0)} |`);
+    lines.push('');
+    lines.push('- What the profile showed and what changed (measured on this machine with the other jobs paused, 256², same weights): the three-part path (encoder and middle as one 2N batch, then the decoder, skips through JavaScript) took 109–127 ms per step; one fused graph per step (the two encoder passes as separate subgraphs so no large tensor is split along the batch) 87–94 ms. In that graph the profile showed the 23-channel first convolution (7 image + 16 tiled-embedding channels) running as im2col (`FusedConv`, ~21% of the step, 2.5× slower per MAC than the blocked NCHWc convolutions), and the decoder\'s skip concats plus the layout conversions around them ~15%. The exporter now writes a convolution over a concat as a sum of per-part convolutions, and the tiled-embedding part as a 3×3-tile convolution expanded to the image (exact): the first layer became a blocked 7-channel convolution.');
+    lines.push('');
+  }
   lines.push('## How to run', '');
   lines.push('```');
   lines.push('pnpm run build                      # the harness reads packages/*/dist');
@@ -418,7 +470,7 @@ async function main() {
     const tk = PLAN.tk;
 
     // (a) refine 256²
-    if (ONLY.has('a') || ONLY.has('onnx')) {
+    if (ONLY.has('a') || ONLY.has('onnx') || ONLY.has('ortprofile')) {
       const inputs = await refineInputs(PLAN.size);
       R.imageSource = inputs.source;
       R.hole = inputs.mask.data.reduce((a, b) => a + b, 0) / inputs.mask.size;
@@ -434,7 +486,6 @@ async function main() {
             log('(a) ours: refine with OnnxUNet (onnxruntime, 2 threads)');
             const om2 = await e.OnnxUNet.create(setup.cfg, { weights: setup.weights, intraOpNumThreads: 2 });
             try {
-              if (typeof om2.prepare === 'function') await om2.prepare();
               const r2 = await timeRefine(om2, setup, inputs, tk, PLAN.refineReps);
               const m2 = C.median(r2.times), pm = peerRes?.median;
               R.refineCheck = `${r2.knownMaxDiff} (ours), ${peerRes ? peerRes.knownMaxDiff : '—'} (peer)`;
@@ -453,6 +504,26 @@ async function main() {
           }
         } else {
           R.notes.push('OnnxUNet row not measured: @diff2s/engine (dist) does not export OnnxUNet yet.');
+        }
+      }
+      if (ONLY.has('a')) {
+        log(`(a) ours: refine ${PLAN.size}² with NativeUNet (tfjs-wasm), T_k=${tk}, ${PLAN.tfjsRefineReps} rep(s)`);
+        const ours = await timeRefine(model, setup, inputs, tk, PLAN.tfjsRefineReps);
+        R.refineCheckTfjs = ours.knownMaxDiff;
+        const om = C.median(ours.times), pm = peerRes?.median;
+        R.rows.push({
+          label: `(a, tfjs) the same with NativeUNet, tfjs-wasm 1 thread (the engine without onnxruntime; three parts per step)`,
+          ours: `${fmtS(om)}${spread(ours.times)}; ${fmtS(om / tk)}/step`,
+          peer: peerRes ? `${fmtS(pm)} (as above)` : '—',
+          ratio: ratio(om, pm),
+        });
+      }
+      if (ONLY.has('ortprofile') && typeof e.buildOnnxRefineModel === 'function') {
+        log('ortprofile: onnxruntime profiler on the fused refine step');
+        try {
+          R.ortProfile = await profileOrtRefine(setup, PLAN.size, QUICK ? 3 : 10);
+        } catch (err) {
+          R.notes.push(`onnxruntime profile not taken: ${err.message.split('\n')[0]}`);
         }
       }
     }
@@ -514,18 +585,6 @@ async function main() {
 
     // (c) patch guide
     if (ONLY.has('c')) {
-      if (ONLY.has('a')) {
-        log(`(a) ours: refine ${PLAN.size}² with NativeUNet (tfjs-wasm), T_k=${tk}, ${PLAN.refineReps} reps`);
-        const ours = await timeRefine(model, setup, inputs, tk, PLAN.tfjsRefineReps);
-        R.refineCheckTfjs = ours.knownMaxDiff;
-        const om = C.median(ours.times), pm = peerRes?.median;
-        R.rows.push({
-          label: `(a, tfjs) the same with NativeUNet, tfjs-wasm 1 thread (the engine without onnxruntime; three parts per step)`,
-          ours: `${fmtS(om)}${spread(ours.times)}; ${fmtS(om / tk)}/step`,
-          peer: peerRes ? `${fmtS(pm)} (as above)` : '—',
-          ratio: ratio(om, pm),
-        });
-      }
       log(`(c) patch guide 256², ${PLAN.patchReps} reps`);
       const p = await timePatch(PLAN.patchReps);
       const m = C.median(p.times);

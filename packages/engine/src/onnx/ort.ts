@@ -6,7 +6,9 @@
  * native library.
  */
 import { promises as fs } from 'fs';
+import * as fsSync from 'fs';
 import * as os from 'os';
+import * as path from 'path';
 import * as vm from 'vm';
 import type * as Ort from 'onnxruntime-node';
 import { InputError, ModelError } from '@diff2s/core';
@@ -94,6 +96,11 @@ export interface OrtLoadOptions {
   allowSpinning?: boolean;
   /** Raw session config entries (`session.*` keys of onnxruntime's session_options_config_keys.h). */
   configEntries?: Record<string, string>;
+  /**
+   * Turn on onnxruntime's profiler: every run's per-node timings go to a JSON file (Chrome trace format) whose path
+   * starts with this prefix; {@link OrtSession.endProfiling} closes it and returns its path.
+   */
+  profileFilePrefix?: string;
 }
 
 /** Element types the wrapper reports (onnxruntime's names: float32, float16, int64, uint8, …). */
@@ -152,6 +159,7 @@ export class OrtSession {
     readonly source: string,
     readonly inputs: readonly OrtValueInfo[],
     readonly outputs: readonly OrtValueInfo[],
+    private readonly profilePrefix?: string,
   ) {}
 
   /** Inputs and outputs as text, e.g. `inputs: image [1,3,h,w] float32, mask [...]; outputs: output [...]`. */
@@ -231,6 +239,22 @@ export class OrtSession {
     return result;
   }
 
+  /** Stop profiling (sessions loaded with `profileFilePrefix`) and return the trace file's path (undefined otherwise). */
+  endProfiling(): string | undefined {
+    if (!this.profilePrefix) return undefined;
+    (this.session as unknown as { endProfiling(): unknown }).endProfiling();
+    // onnxruntime-node does not return the file name: the newest file with the prefix
+    const dir = path.dirname(this.profilePrefix), base = path.basename(this.profilePrefix);
+    let best: { f: string; t: number } | undefined;
+    for (const n of fsSync.readdirSync(dir)) {
+      if (!n.startsWith(base) || !n.endsWith('.json')) continue;
+      const f = path.join(dir, n);
+      const t = fsSync.statSync(f).mtimeMs;
+      if (!best || t > best.t) best = { f, t };
+    }
+    return best?.f;
+  }
+
   /** Free the native session (idempotent). */
   async release(): Promise<void> {
     if (this.released) return;
@@ -269,6 +293,10 @@ export async function loadOrtSession(source: string | Uint8Array, options: OrtLo
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
     logSeverityLevel: options.logSeverityLevel ?? 4,
   };
+  if (options.profileFilePrefix) {
+    sessionOptions.enableProfiling = true;
+    sessionOptions.profileFilePrefix = options.profileFilePrefix;
+  }
   const entries: Record<string, string> = { ...options.configEntries };
   if (options.allowSpinning !== undefined) {
     entries['session.intra_op.allow_spinning'] = options.allowSpinning ? '1' : '0';
@@ -291,5 +319,5 @@ export async function loadOrtSession(source: string | Uint8Array, options: OrtLo
   const outMeta = session.outputMetadata ?? [];
   const inputs = session.inputNames.map((n, i) => toValueInfo(inMeta.find((m) => m.name === n) ?? inMeta[i], n));
   const outputs = session.outputNames.map((n, i) => toValueInfo(outMeta.find((m) => m.name === n) ?? outMeta[i], n));
-  return new OrtSession(session, ort, name, inputs, outputs);
+  return new OrtSession(session, ort, name, inputs, outputs, options.profileFilePrefix ? path.resolve(options.profileFilePrefix) : undefined);
 }
