@@ -51,7 +51,7 @@ describe('wasm gradient kernels vs cpu', () => {
 
   test.each(cases.map((c, i) => [i, c] as const))('case %i', async (_i, c) => {
     const r = new Rng(`conv-${_i}`);
-    const xs = [c.n, c.h, c.w, c.ci], ws = [c.k, c.k, c.ci, c.co];
+    const xs: [number, number, number, number] = [c.n, c.h, c.w, c.ci], ws: [number, number, number, number] = [c.k, c.k, c.ci, c.co];
     const x = randn(r, xs), w = randn(r, ws);
     await initEngine({ backend: 'cpu' });
     const yShape = tf.tidy(() => tf.conv2d(tf.zeros(xs) as tf.Tensor4D, tf.zeros(ws) as tf.Tensor4D, c.stride, c.pad as never).shape);
