@@ -34,7 +34,7 @@ const CASES: Case[] = [
   { name: 'refiner.tk of the wrong type', config: refined().replace('tk: 3', 'tk: soon'), stderr: /^ERROR: expected number, got string "soon" \(at refiner\.tk\)$/m, code: 2 },
   { name: 'negative T_k', config: refined().replace('tk: 3', 'tk: -5'), stderr: /\(at refiner\.tk\)$/m, code: 2 },
   { name: 'T_k beyond the model schedule', config: refined().replace('tk: 3', 'tk: 5000'), stderr: /^ERROR: T_k = 5000 exceeds the model's schedule length T = 1000 \(at refiner\.tk\)$/m, code: 2 },
-  { name: 'unknown guide type', config: base().replace('type: mean', 'type: lama'), stderr: /^ERROR: unknown guide "lama"; registered: diffusion, file, harmonic, mean, nearest, onnx, patch \(at guide\.type\)$/m, code: 2 },
+  { name: 'unknown guide type', config: base().replace('type: mean', 'type: lama'), stderr: /^ERROR: unknown guide "lama"; registered: constant, diffusion, file, harmonic, mean, nearest, onnx, patch \(at guide\.type\)$/m, code: 2 },
   { name: 'bad guide option', config: base().replace('{ type: mean }', '{ type: patch, patchSize: 8 }'), stderr: /patchSize must be odd \(at guide\.patchSize\)$/m, code: 2 },
   { name: 'unknown sampler', config: refined('').replace('refiner: { tk: 3 }', 'refiner: { tk: 3, sampler: { type: euler } }'), stderr: /^ERROR: .*sampler "euler" cannot drive the refiner.*\(at refiner\.sampler\.type\)$/m, code: 2 },
   { name: 'sdedit cannot drive the refiner', config: refined('').replace('refiner: { tk: 3 }', 'refiner: { tk: 3, sampler: { type: sdedit } }'), stderr: /sdedit is the plain-network special case.*\(at refiner\.sampler\.type\)$/m, code: 2 },

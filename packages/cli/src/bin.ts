@@ -9,11 +9,14 @@ import { masksCommand } from './commands/masks';
 import { schemaCommand } from './commands/schema';
 import { trainCommand } from './commands/train';
 import { evalCommand, evalSchemaCommand } from './commands/eval';
+import { idxCommand } from './commands/idx';
+import { classifierEvalCommand, classifierTrainCommand } from './commands/classifier';
 import { EXAMPLES_DIR } from './commands/inpaint';
 import { PipelineStudioBackend } from './studio-backend';
 import { startStudio } from '@diff2s/studio';
 import * as path from 'path';
 import { reportError } from './errors';
+import { Progress } from './progress';
 
 function int(name: string) {
   return (v: string): number => {
@@ -64,7 +67,8 @@ export function buildProgram(): Command {
     .command('eval')
     .description(
       'evaluate pipelines (methods, sweeps expanded) on a dataset with synthetic holes: metrics against the original\n' +
-        'image (PSNR, SSIM, L1, MSE, SWD on the hole and/or the whole image; boundary consistency), the known-pixel\n' +
+        'image (PSNR, SSIM, L1, MSE, SWD on the hole and/or the whole image; boundary consistency; classify: the share\n' +
+        'recognised as their true label by a `diff2s classifier`), the known-pixel\n' +
         'check and timings. Writes <output>/report.html (self-contained), summary.md/.csv/.json, per-image.csv/.json,\n' +
         'plots/*.svg, grid.png, masks/ and results/. See examples/eval-textures.yaml and `diff2s schema --eval`.',
     )
@@ -91,6 +95,90 @@ export function buildProgram(): Command {
     .action(async (opts) => {
       const files = await masksCommand({ type: opts.type, size: opts.size, count: opts.count, seed: opts.seed, out: opts.out });
       process.stdout.write(`${files.length} masks written to ${opts.out}\n`);
+    });
+
+  program
+    .command('idx')
+    .description(
+      'convert an IDX image file (MNIST\'s format, gzipped or raw) and optionally its IDX label file into grey PNGs\n' +
+        '<prefix><index>.png (index zero-padded, counted in the IDX file) plus labels.csv (stem,label): the folder form\n' +
+        'that train, eval and classifier read. --pad 2 turns MNIST\'s 28x28 into 32x32 (black border).',
+    )
+    .requiredOption('--images <file>', 'IDX3 ubyte image file, e.g. t10k-images-idx3-ubyte.gz')
+    .option('--labels <file>', 'IDX1 ubyte label file, e.g. t10k-labels-idx1-ubyte.gz (writes labels.csv)')
+    .requiredOption('-o, --out <dir>', 'output folder')
+    .option('--start <n>', 'first image index', int('--start'), 0)
+    .option('--count <n>', 'how many images (default: all from --start on)', int('--count'))
+    .option('--pad <n>', 'background pixels added on every side', int('--pad'), 0)
+    .option('--prefix <s>', 'file stem prefix', '')
+    .option('-q, --quiet', 'no progress output', false)
+    .action(async (opts) => {
+      const bar = new Progress('idx', !opts.quiet);
+      let started = false;
+      try {
+        const r = await idxCommand({
+          images: opts.images, labels: opts.labels, out: opts.out, start: opts.start, count: opts.count, pad: opts.pad, prefix: opts.prefix,
+          onProgress: (done, total) => {
+            if (!started) { bar.start(total); started = true; }
+            bar.update(done);
+          },
+        });
+        bar.stop();
+        process.stdout.write(`${r.files.length} images (${r.width}x${r.height}) written to ${opts.out}${r.labelsFile ? `; labels: ${r.labelsFile}` : ''}\n`);
+      } finally {
+        bar.stop();
+      }
+    });
+
+  const classifier = program
+    .command('classifier')
+    .description('the project\'s small image classifier (pure JS CNN): train it on labelled images, measure its accuracy;\nthe eval\'s `classify` metric scores inpainted images with it');
+  classifier
+    .command('train')
+    .description(
+      'train on a folder of equally sized images with a labels CSV (stem,label; see `diff2s idx`): conv3x3+ReLU+maxpool\n' +
+        'stages, a hidden dense layer, softmax cross-entropy, Adam with cosine decay, random shifts. Writes <out>/model.json\n' +
+        '+ weights.bin and prints the accuracy on the training images and on --test-images.',
+    )
+    .requiredOption('--images <dir>', 'training images folder')
+    .requiredOption('--labels <csv>', 'labels CSV (stem,label) of the training images')
+    .requiredOption('-o, --out <dir>', 'output model folder')
+    .option('--test-images <dir>', 'held-out images whose accuracy is reported')
+    .option('--test-labels <csv>', 'labels CSV of the held-out images (default: --labels)')
+    .option('--limit <n>', 'use only the first N training images', int('--limit'))
+    .option('--epochs <n>', 'epochs (default 10)', int('--epochs'))
+    .option('--batch <n>', 'batch size (default 32)', int('--batch'))
+    .option('--lr <x>', 'Adam learning rate (default 0.002)', (v: string) => Number(v))
+    .option('--shift <n>', 'random shift augmentation in pixels (default 2)', int('--shift'))
+    .option('--conv <list>', 'conv stage widths, comma-separated (default 8,16)', (v: string) => v.split(',').map((x) => Number(x)))
+    .option('--hidden <n>', 'hidden dense units, 0 for none (default 64)', int('--hidden'))
+    .option('-s, --seed <n>', 'random seed (default 0)', int('--seed'))
+    .option('-q, --quiet', 'no progress output', false)
+    .action(async (opts) => {
+      const r = await classifierTrainCommand({
+        images: opts.images, labels: opts.labels, out: opts.out, testImages: opts.testImages, testLabels: opts.testLabels, limit: opts.limit,
+        epochs: opts.epochs, batch: opts.batch, lr: opts.lr, shift: opts.shift, conv: opts.conv, hidden: opts.hidden, seed: opts.seed,
+        onEpoch: (e) => {
+          if (!opts.quiet) process.stderr.write(`epoch ${e.epoch}/${e.epochs}: loss ${e.loss.toFixed(4)}, train accuracy ${(100 * e.trainAccuracy).toFixed(2)}% (augmented), ${e.seconds.toFixed(1)} s\n`);
+        },
+      });
+      const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+      process.stdout.write(
+        `trained ${r.parameters} parameters on ${r.trainImages} images in ${r.seconds.toFixed(1)} s; train accuracy ${pct(r.trainAccuracy)}` +
+          `${r.testAccuracy !== undefined ? `; test accuracy ${pct(r.testAccuracy)} (${r.testImages} images)` : ''}; model: ${r.output}\n`,
+      );
+    });
+  classifier
+    .command('eval')
+    .description('accuracy of a trained classifier on a folder of images with a labels CSV (overall and per class)')
+    .requiredOption('-m, --model <dir>', 'classifier folder (model.json + weights.bin)')
+    .requiredOption('--images <dir>', 'images folder')
+    .requiredOption('--labels <csv>', 'labels CSV (stem,label)')
+    .option('--limit <n>', 'only the first N images', int('--limit'))
+    .action(async (opts) => {
+      const r = await classifierEvalCommand({ model: opts.model, images: opts.images, labels: opts.labels, limit: opts.limit });
+      process.stdout.write(`accuracy ${(100 * r.accuracy).toFixed(2)}% on ${r.images} images\n`);
+      for (const c of r.perClass) process.stdout.write(`  class ${c.label}: ${(100 * c.accuracy).toFixed(1)}% of ${c.count}\n`);
     });
 
   program

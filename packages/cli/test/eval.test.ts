@@ -278,6 +278,55 @@ describe('diff2s eval: failures and config errors', () => {
     expect(existsSync(path.join(tmp.dir, 'out-crop', 'results'))).toBe(false);
   });
 
+  it('substitutes {stem} per image: one fill file and one model per image; a missing one is named before any work', async () => {
+    const fillA = Tensor4.full([1, 3, 32, 32], 0.2);
+    const fillB = Tensor4.full([1, 3, 32, 32], -0.6);
+    await writeImage(path.join(tmp.dir, 'fills', 'a-fill.png'), fillA);
+    await writeImage(path.join(tmp.dir, 'fills', 'b-fill.png'), fillB);
+    for (const stem of ['a', 'b']) await fs.cp(path.join(tmp.dir, 'tiny-model'), path.join(tmp.dir, 'models', stem), { recursive: true });
+    const cfg = await writeConfig('stem.yaml', {
+      dataset: { images: 'images', masks: { type: 'freeform', seed: 3 } },
+      methods: [
+        { name: 'file', pipeline: { guide: { type: 'file', path: 'fills/{stem}-fill.png' } } },
+        { name: 'file+refiner', pipeline: { guide: { type: 'file', path: 'fills/{stem}-fill.png' }, model: { path: 'models/{stem}' }, refiner: { tk: 3 } } },
+      ],
+      metrics: ['l1'],
+      output: 'out-stem',
+      grid: { maxImages: 0 },
+    });
+    const r = await evalCommand({ config: cfg, quiet: true }, container);
+    expect(r.rows.map((x) => [x.run, x.image, x.status])).toEqual([
+      ['file', 'a', 'ok'], ['file', 'b', 'ok'], ['file+refiner', 'a', 'ok'], ['file+refiner', 'b', 'ok'],
+    ]);
+    expect(r.exitCode).toBe(0);
+    // the file guide's hole pixels are each image's own fill
+    for (const [stem, fill] of [['a', 0.2], ['b', -0.6]] as const) {
+      const res = (await readImage(path.join(tmp.dir, 'out-stem', 'results', 'file', `${stem}.png`))).tensor;
+      const mask = await loadMask(path.join(tmp.dir, 'out-stem', 'masks', `${stem}.png`));
+      let holes = 0;
+      for (let p = 0; p < 32 * 32; p++) {
+        if (mask.data[p] < 0.5) continue;
+        holes++;
+        expect(res.data[p]).toBeCloseTo(Math.round((fill + 1) * 127.5) / 127.5 - 1, 6);
+      }
+      expect(holes).toBeGreaterThan(0);
+    }
+    expect(r.runs[1].pipeline).toContain('models/{stem}');
+    // a model missing for one image stops the eval at validation, naming the image
+    await fs.rm(path.join(tmp.dir, 'models', 'b'), { recursive: true });
+    let err: unknown;
+    try {
+      await evalCommand({ config: cfg, quiet: true }, container);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigErrors);
+    const errors = (err as ConfigErrors).errors;
+    expect(errors).toHaveLength(1);
+    expect(errors[0].message).toMatch(/models\/b.*\(for b\.png\)/);
+    expect(errors[0].path).toBe('methods[1].pipeline.model.path');
+  });
+
   const base = {
     dataset: { images: 'images', masks: { type: 'freeform' } },
     methods: [{ name: 'm', pipeline: { guide: { type: 'mean' } }, sweep: { 'refiner.tk': [1, 2] } }],

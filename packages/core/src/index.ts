@@ -17,6 +17,8 @@ export * from './guide';
 export * from './samplers';
 export * from './image/io';
 export * from './image/mask';
+export * from './image/idx';
+export * from './image/labels';
 export * from './masks/generators';
 export * from './testing/denoisers';
 export * from './di';

@@ -4,6 +4,7 @@
  * - `nearest`: every hole pixel copies its nearest known pixel (8-connected breadth-first distance).
  * - `harmonic`: the hole solves Laplace's equation with the known pixels as boundary values (membrane /
  *   diffusion fill, iterative averaging from the border), by successive over-relaxation from the nearest fill.
+ * - `constant`: every hole pixel gets one value (−1 black, 0 mid grey, 1 white): the masked input left unfilled.
  */
 import { z } from 'zod';
 import { Tensor4 } from '@diff2s/core';
@@ -150,6 +151,32 @@ export class HarmonicGuide implements Guide {
     });
   }
 }
+
+/** Guide painting the hole with one value in every channel (the unfilled masked image). */
+export class ConstantGuide implements Guide {
+  readonly name = 'constant';
+  readonly sizes: SizeSupport = { min: 1, max: Infinity, multiple: 1, fullMask: true };
+  constructor(readonly value: number) {}
+  async inpaint(image: Tensor4, mask: Tensor4, options: GuideOptions): Promise<Tensor4> {
+    return runPerImage(image, mask, options, { guide: this.name, fullMask: true, sizes: this.sizes }, (img, m) => {
+      const out = img.clone();
+      const hw = out.h * out.w;
+      for (let c = 0; c < out.c; c++) for (let p = 0; p < hw; p++) if (m.data[p] >= 0.5) out.data[c * hw + p] = this.value;
+      return out;
+    });
+  }
+}
+
+/** Config of the `constant` guide: the hole's value in [-1, 1] (default 0, mid grey). */
+export const constantGuideConfig = z.object({ value: z.number().min(-1).max(1).default(0) }).strict();
+
+/** Registry entry: `constant`. */
+export const constantGuideEntry: RegistryEntry<Guide, z.infer<typeof constantGuideConfig>, GuideContext> = {
+  name: 'constant',
+  description: 'paints the hole with one value (-1 black, 0 grey, 1 white): the unfilled masked input (baseline)',
+  configSchema: constantGuideConfig,
+  create: (config) => new ConstantGuide(config.value),
+};
 
 /** Config of the `mean` guide (no options). */
 export const meanGuideConfig = z.object({}).strict();

@@ -1,5 +1,5 @@
 import type { Guide, GuideContext, Module, RegistryEntry } from '@diff2s/core';
-import { harmonicGuideEntry, meanGuideEntry, nearestGuideEntry } from './baselines';
+import { constantGuideEntry, harmonicGuideEntry, meanGuideEntry, nearestGuideEntry } from './baselines';
 import { diffusionGuideEntry } from './diffusion';
 import { fileGuideEntry } from './file';
 import { onnxGuideEntry } from './onnx';
@@ -13,6 +13,7 @@ export const builtinGuides: readonly RegistryEntry<Guide, any, GuideContext>[] =
   meanGuideEntry,
   nearestGuideEntry,
   harmonicGuideEntry,
+  constantGuideEntry,
   diffusionGuideEntry,
 ];
 

@@ -32,6 +32,16 @@ describe('baseline guides', () => {
     expect(harmonicFill(t, mask, { iterations: 5000, tolerance: 1e-7, omega: 1.8 })).toBeLessThan(5000);
   });
 
+  it('constant paints the hole with its value and keeps the known pixels', async () => {
+    const image = new Tensor4([1, 2, 1, 3], Float32Array.from([0.5, -0.5, 0.25, 0.9, 1, 0]));
+    const mask = new Tensor4([1, 1, 1, 3], Float32Array.from([0, 1, 0]));
+    const out = await makeGuide('constant', { value: -1 }).guide.inpaint(image, mask, { rng: new Rng(0) });
+    expect([...out.data]).toEqual([0.5, -1, 0.25, 0.9, -1, 0].map(Math.fround));
+    const grey = await makeGuide('constant', {}).guide.inpaint(image, mask, { rng: new Rng(0) });
+    expect(grey.data[1]).toBe(0);
+    expect(() => makeGuide('constant', { value: 2 })).toThrow(/value/);
+  });
+
   it('validates configs strictly', () => {
     expect(() => makeGuide('harmonic', { omega: 2.5 })).toThrow(/omega/);
     expect(() => makeGuide('mean', { x: 1 })).toThrow(/unknown key "x"/);

@@ -32,6 +32,7 @@ const SETUPS: Record<string, Setup> = {
   mean: { config: async () => ({}), batch: true },
   nearest: { config: async () => ({}), batch: true },
   harmonic: { config: async () => ({ iterations: 200 }), batch: true },
+  constant: { config: async () => ({ value: -1 }), batch: true },
   onnx: { config: async () => ({ model: path.join(FIXTURES, 'lama.onnx'), profile: 'lama' }), batch: true },
   diffusion: {
     // a tiny untrained native model saved once per run (8 steps): exercises loading, padding, channels, the sampler

@@ -18,7 +18,10 @@ import { setPath } from '../config/parse';
 import { loadSample, resolveDataset, type EvalItem, type EvalSample } from '../eval/dataset';
 import { composeGrid, maskedInput } from '../eval/grid';
 import { measure } from '../eval/measure';
+import { loadClassifyScorers } from '../eval/classify';
 import { parseEvalConfig, type EvalRun } from '../eval/parse';
+import { pipelineForImage, usesStem } from '../eval/template';
+import { stemOf } from '../inputs';
 import {
   makePlots, perImageCsv, reportHtml, summaryCsv, summaryJson, summaryMarkdown, toJson, type EvalReportData, type HtmlGrid,
 } from '../eval/report';
@@ -60,8 +63,23 @@ function stripAt(e: ConfigError): string {
   return e.path && e.message.endsWith(suffix) ? e.message.slice(0, -suffix.length) : e.message;
 }
 
-/** Compose every run once (then dispose) so config problems stop the eval before any work, with method key paths. */
-async function validateRuns(runs: EvalRun[], baseDir: string, container: Diff2sContainer): Promise<void> {
+/** The distinct pipeline configs of a run over the items (one, unless it uses `{stem}`), with the items' stems. */
+function configsOf(run: EvalRun, items: EvalItem[]): { pipeline: EvalRun['pipeline']; image?: string }[] {
+  if (!usesStem(run.pipeline)) return [{ pipeline: run.pipeline }];
+  const seen = new Map<string, { pipeline: EvalRun['pipeline']; image?: string }>();
+  for (const item of items) {
+    const p = pipelineForImage(run.pipeline, item.image);
+    const key = JSON.stringify(p);
+    if (!seen.has(key)) seen.set(key, { pipeline: p, image: path.basename(item.image) });
+  }
+  return [...seen.values()];
+}
+
+/**
+ * Compose every run once (per distinct `{stem}` substitution; then dispose) so config problems stop the eval before
+ * any work, with method key paths.
+ */
+async function validateRuns(runs: EvalRun[], items: EvalItem[], baseDir: string, container: Diff2sContainer): Promise<void> {
   const errors: ConfigError[] = [];
   const seen = new Set<string>();
   const add = (e: ConfigError) => {
@@ -76,20 +94,23 @@ async function validateRuns(runs: EvalRun[], baseDir: string, container: Diff2sC
       if (key) return `methods[${run.methodIndex}].sweep["${key}"]`;
       return `methods[${run.methodIndex}].pipeline${p ? `.${p}` : ''}`;
     };
-    try {
-      const p = await composePipeline(run.pipeline, baseDir, container);
-      await p.dispose();
-    } catch (err) {
-      const list = err instanceof ConfigErrors ? err.errors : err instanceof ConfigError ? [err] : undefined;
-      if (list) {
-        for (const e of list) {
-          const key = Object.keys(run.params).find((k) => e.path === k || e.path.startsWith(`${k}.`));
-          add(new ConfigError(`${stripAt(e)}${key ? ` (${run.name})` : ''}`, where(e.path)));
-        }
-      } else if (err instanceof InputError || err instanceof ModelError) {
-        // the composition root's only file access is the refiner's model
-        add(new ConfigError(`${(err as Error).message.split('\n')[0]}`, `methods[${run.methodIndex}].pipeline${run.pipeline.model ? '.model.path' : ''}`));
-      } else throw err;
+    for (const { pipeline, image } of configsOf(run, items)) {
+      const forImage = image ? ` (for ${image})` : '';
+      try {
+        const p = await composePipeline(pipeline, baseDir, container);
+        await p.dispose();
+      } catch (err) {
+        const list = err instanceof ConfigErrors ? err.errors : err instanceof ConfigError ? [err] : undefined;
+        if (list) {
+          for (const e of list) {
+            const key = Object.keys(run.params).find((k) => e.path === k || e.path.startsWith(`${k}.`));
+            add(new ConfigError(`${stripAt(e)}${key ? ` (${run.name})` : ''}${forImage}`, where(e.path)));
+          }
+        } else if (err instanceof InputError || err instanceof ModelError) {
+          // the composition root's only file access is the refiner's model
+          add(new ConfigError(`${(err as Error).message.split('\n')[0]}${forImage}`, `methods[${run.methodIndex}].pipeline${pipeline.model ? '.model.path' : ''}`));
+        } else throw err;
+      }
     }
   }
   if (errors.length) throw new ConfigErrors(errors);
@@ -133,7 +154,8 @@ export async function evalCommand(flags: EvalFlags, container: Diff2sContainer):
     }
   }
   const dataset = await resolveDataset(config.dataset, baseDir);
-  await validateRuns(runs, baseDir, container);
+  await validateRuns(runs, dataset.items, baseDir, container);
+  const classifiers = await loadClassifyScorers(columns, config.metrics, baseDir);
   const outputDir = flags.out !== undefined ? path.resolve(process.cwd(), flags.out) : resolvePath(baseDir, config.output);
   await fs.mkdir(path.join(outputDir, 'plots'), { recursive: true });
   const log = (m: string) => {
@@ -183,11 +205,26 @@ export async function evalCommand(flags: EvalFlags, container: Diff2sContainer):
   try {
     for (const run of runs) {
       const runStart = performance.now();
-      const pipeline = await composePipeline(run.pipeline, baseDir, container);
+      // one composed pipeline at a time: a `{stem}` run composes again when the substituted config changes
+      let pipeline: ComposedPipeline | undefined;
+      let pipelineKey = '';
+      let summary = '';
+      const pipelineFor = async (item: EvalItem): Promise<ComposedPipeline> => {
+        const cfg = pipelineForImage(run.pipeline, item.image);
+        const key = cfg === run.pipeline ? '' : JSON.stringify(cfg);
+        if (!pipeline || key !== pipelineKey) {
+          const old = pipeline;
+          pipeline = undefined;
+          await old?.dispose();
+          pipeline = await composePipeline(cfg, baseDir, container);
+          pipelineKey = key;
+          if (!summary) summary = key ? pipeline.summary.split(stemOf(item.image)).join('{stem}') : pipeline.summary;
+        }
+        return pipeline;
+      };
       const runRows: ImageRow[] = [];
+      let channels = '';
       try {
-        const tk = run.pipeline.refiner?.strategy === 'start' ? pipeline.refiner?.schedule.T ?? 0 : run.pipeline.refiner?.tk ?? 0;
-        const steps = pipeline.refiner ? pipeline.refiner.sampler.plannedSteps(tk, pipeline.refiner.schedule) : 0;
         for (const item of items) {
           const row: ImageRow = {
             run: run.name, method: run.method, params: run.params, image: item.id, file: item.image,
@@ -196,6 +233,10 @@ export async function evalCommand(flags: EvalFlags, container: Diff2sContainer):
           const info = `${run.name} · ${item.id}`;
           bar.update(done, info);
           try {
+            const pipeline = await pipelineFor(item);
+            channels = String(pipeline.channels);
+            const tk = run.pipeline.refiner?.strategy === 'start' ? pipeline.refiner?.schedule.T ?? 0 : run.pipeline.refiner?.tk ?? 0;
+            const steps = pipeline.refiner ? pipeline.refiner.sampler.plannedSteps(tk, pipeline.refiner.schedule) : 0;
             const s = await sampleOf(item);
             row.holeFraction = s.holeFraction;
             const input = adapt(s.image, pipeline.channels);
@@ -219,7 +260,7 @@ export async function evalCommand(flags: EvalFlags, container: Diff2sContainer):
             row.steps = res.stage2 ? steps : 0;
             row.knownPixelViolations = knownPixelViolations(final, input, s.mask);
             const tm = performance.now();
-            row.metrics = measure(final, input, s.mask, columns);
+            row.metrics = measure(final, input, s.mask, columns, { stem: stemOf(item.image), classifiers });
             row.metricsMs = performance.now() - tm;
             if (config.saveResults) {
               row.result = path.join('results', run.slug, `${item.id}.png`).split(path.sep).join('/');
@@ -239,12 +280,12 @@ export async function evalCommand(flags: EvalFlags, container: Diff2sContainer):
           bar.update(done, info);
         }
       } finally {
-        await pipeline.dispose();
+        await (pipeline as ComposedPipeline | undefined)?.dispose();
       }
       rows.push(...runRows);
       summaries.push(summarizeRun({
-        run: run.name, slug: run.slug, method: run.method, params: run.params, pipeline: pipeline.summary,
-        seed: run.pipeline.seed, channels: String(pipeline.channels), wallSeconds: (performance.now() - runStart) / 1000,
+        run: run.name, slug: run.slug, method: run.method, params: run.params, pipeline: summary,
+        seed: run.pipeline.seed, channels, wallSeconds: (performance.now() - runStart) / 1000,
       }, runRows, columns));
     }
   } finally {

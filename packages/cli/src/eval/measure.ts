@@ -1,12 +1,20 @@
 /** Per-image metric values of one result against its reference, through core's metric functions. */
 import { Tensor4, boundaryConsistency, l1, mse, psnr, ssim, swd } from '@diff2s/core';
+import type { ClassifyScorer } from './classify';
 import type { MetricColumn } from './parse';
+
+/** What metrics beyond the pixels need: the image's file stem and the loaded `classify` scorers (by column key). */
+export interface MeasureContext {
+  stem: string;
+  classifiers?: ReadonlyMap<string, ClassifyScorer>;
+}
 
 /**
  * Every column's value for image 0 of `result` vs `reference` (both [1,C,H,W], the result already 8-bit quantised as
- * saved); `mask` is the hole ([1,1,H,W]). Region `hole` passes the mask to the metric, `image` does not.
+ * saved); `mask` is the hole ([1,1,H,W]). Region `hole` passes the mask to the metric, `image` does not. `classify`
+ * columns need `context` (1 when the result is recognised as the stem's label, else 0).
  */
-export function measure(result: Tensor4, reference: Tensor4, mask: Tensor4, columns: MetricColumn[]): Record<string, number> {
+export function measure(result: Tensor4, reference: Tensor4, mask: Tensor4, columns: MetricColumn[], context?: MeasureContext): Record<string, number> {
   const out: Record<string, number> = {};
   for (const col of columns) {
     const m = col.region === 'hole' ? mask : undefined;
@@ -23,6 +31,12 @@ export function measure(result: Tensor4, reference: Tensor4, mask: Tensor4, colu
         break;
       }
       case 'boundary': v = boundaryConsistency(result, reference, mask); break;
+      case 'classify': {
+        const scorer = context?.classifiers?.get(col.key);
+        if (!scorer || !context) throw new Error(`the classify metric's classifier is not loaded (column ${col.key})`);
+        v = [scorer.score(result, context.stem)];
+        break;
+      }
     }
     out[col.key] = v[0];
   }

@@ -81,14 +81,16 @@ export function metricColumns(metrics: EvalConfig['metrics']): MetricColumn[] {
   const seen = new Set<string>();
   for (const m of metrics) {
     const spec: MetricSpec = typeof m === 'string' ? { name: m, region: 'hole' } : m;
-    const regions: (Region | undefined)[] = spec.name === 'boundary' ? [undefined] : spec.region === 'both' ? ['hole', 'image'] : [spec.region];
+    const whole = spec.name === 'boundary' || spec.name === 'classify'; // the mask border / the whole result
+    const regions: (Region | undefined)[] = whole ? [undefined] : spec.region === 'both' ? ['hole', 'image'] : [spec.region];
     for (const region of regions) {
       const key = region ? `${spec.name}_${region}` : spec.name;
       if (seen.has(key)) continue;
       seen.add(key);
-      const higherIsBetter = spec.name === 'psnr' || spec.name === 'ssim';
+      const higherIsBetter = spec.name === 'psnr' || spec.name === 'ssim' || spec.name === 'classify';
       const unit = spec.name === 'psnr' ? ' (dB)' : '';
-      const label = `${spec.name === 'boundary' ? 'boundary consistency' : spec.name.toUpperCase()}${region ? ` ${region}` : ''}${unit} ${higherIsBetter ? '↑' : '↓'}`;
+      const title = spec.name === 'boundary' ? 'boundary consistency' : spec.name === 'classify' ? 'recognised (classifier)' : spec.name.toUpperCase();
+      const label = `${title}${region ? ` ${region}` : ''}${unit} ${higherIsBetter ? '↑' : '↓'}`;
       out.push({ key, metric: spec.name, region, higherIsBetter, label, spec });
     }
   }

@@ -97,7 +97,7 @@ export function bestRuns(runs: RunSummary[], columns: MetricColumn[]): Record<st
   return out;
 }
 
-const DECIMALS: Record<string, number> = { psnr: 2, ssim: 4, l1: 4, mse: 5, swd: 4, boundary: 4 };
+const DECIMALS: Record<string, number> = { psnr: 2, ssim: 4, l1: 4, mse: 5, swd: 4, boundary: 4, classify: 3 };
 
 /** A value formatted for tables: fixed decimals per metric, `inf`, `–` for NaN. */
 export function fmtValue(v: number, metric: string): string {

@@ -63,7 +63,11 @@ export const DatasetConfig = z
   .strict();
 export type DatasetConfig = z.infer<typeof DatasetConfig>;
 
-/** A method's pipeline: a pipeline config without input, output and samples; `seed` defaults to the eval's. */
+/**
+ * A method's pipeline: a pipeline config without input, output and samples; `seed` defaults to the eval's. `{stem}`
+ * in any string value is replaced by each image's file stem (one model per image: `model: { path: models/{stem} }`;
+ * an external tool's fills: `guide: { type: file, path: 'fills/{stem}.png' }` — quoted inside YAML `{ … }` maps).
+ */
 export const MethodPipeline = PipelineConfig.omit({ $schema: true, input: true, output: true, samples: true }).extend({
   seed: z.number().int().optional(),
 });
@@ -86,7 +90,7 @@ export const MethodConfig = z
   .strict();
 export type MethodConfig = z.infer<typeof MethodConfig>;
 
-export const METRIC_NAMES = ['psnr', 'ssim', 'l1', 'mse', 'swd', 'boundary'] as const;
+export const METRIC_NAMES = ['psnr', 'ssim', 'l1', 'mse', 'swd', 'boundary', 'classify'] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 export type Region = 'hole' | 'image';
 
@@ -102,8 +106,26 @@ export const MetricSpec = z
     projections: z.number().int().min(1).max(4096).optional(),
     /** swd: at most this many patches per image. */
     maxPatches: z.number().int().min(1).optional(),
+    /**
+     * classify: a classifier folder (`diff2s classifier train`, relative to the config's folder). Each result scores
+     * 1 when the classifier recognises it as its true label, else 0, so the mean is the share recognised.
+     */
+    model: z.string().min(1).optional(),
+    /** classify: the labels CSV (stem,label; `diff2s idx` writes one); images are matched by file stem. */
+    labels: z.string().min(1).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((m, ctx) => {
+    if (m.name === 'classify') {
+      for (const k of ['model', 'labels'] as const) {
+        if (!m[k]) ctx.addIssue({ code: 'custom', path: [k], message: `the classify metric needs ${k === 'model' ? 'model (a classifier folder)' : 'labels (a stem,label CSV)'}` });
+      }
+    } else {
+      for (const k of ['model', 'labels'] as const) {
+        if (m[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `${k} applies only to the classify metric` });
+      }
+    }
+  });
 export type MetricSpec = z.infer<typeof MetricSpec>;
 
 /** A metric: a name (region `hole`), or `{ name, region: hole|image|both, ...options }`. */
