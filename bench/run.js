@@ -29,6 +29,23 @@ const path = require('path');
 const { spawn } = require('child_process');
 const C = require('./lib/common');
 
+/** The aggregate `cpu` line of /proc/stat (undefined off Linux). */
+function readCpuStat() {
+  try {
+    return fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  } catch {
+    return undefined;
+  }
+}
+/** Share of CPU time stolen by the hypervisor between two /proc/stat samples (field 8 = steal). */
+function stealShare(a, b) {
+  if (!a || !b) return undefined;
+  const d = b.map((v, i) => v - (a[i] ?? 0));
+  const total = d.slice(0, 8).reduce((x, y) => x + y, 0);
+  return total > 0 ? d[7] / total : undefined;
+}
+const stealStart = readCpuStat();
+
 // ---------------------------------------------------------------------------------------------------------------
 // Arguments
 
@@ -42,7 +59,7 @@ const opt = (name, def) => {
 const QUICK = flag('quick');
 const PLAN = QUICK
   ? { tk: 10, refineReps: 2, tfjsRefineReps: 1, trainReps: 3, fwdReps: 3, patchReps: 1, rssTk: 4, size: 256, rssSize: 512 }
-  : { tk: 200, refineReps: 3, tfjsRefineReps: 1, trainReps: 7, fwdReps: 7, patchReps: 3, rssTk: 20, size: 256, rssSize: 512 };
+  : { tk: 200, refineReps: 5, tfjsRefineReps: 1, trainReps: 7, fwdReps: 7, patchReps: 3, rssTk: 20, size: 256, rssSize: 512 };
 const ONLY = new Set((opt('only', 'a,onnx,ortprofile,b,fwd,c,d,profile')).split(',').map((s) => s.trim()));
 if (flag('no-profile')) { ONLY.delete('profile'); ONLY.delete('ortprofile'); }
 const OUT = path.resolve(C.ROOT, opt('out', 'reports/bench.md'));
@@ -397,6 +414,8 @@ function writeReport(R) {
   lines.push('|---|---|---|---|');
   for (const row of R.rows) lines.push(`| ${row.label} | ${row.ours} | ${row.peer} | ${row.ratio} |`);
   lines.push('');
+  if (R.refinePairs) lines.push(`(a) was run interleaved (peer repetition, then ours, ${R.refinePairs.length} times); the per-pair ratios ours / PyTorch were ${R.refinePairs.map((x) => x.toFixed(2)).join(', ')} (median ${C.median(R.refinePairs).toFixed(2)}).`, '');
+  if (R.steal !== undefined) lines.push(`Hypervisor steal time during the run: ${(100 * R.steal).toFixed(1)}% of CPU time (from /proc/stat; the cores are shared with other virtual machines, so absolute times drift).`, '');
   if (R.refineCheck) lines.push(`Known pixels after refinement: max |out − input| = ${R.refineCheck}${R.refineCheckTfjs !== undefined ? `, ${R.refineCheckTfjs} (ours, tfjs)` : ''} (invariant: 0).`, '');
 
   lines.push('## Notes', '');
@@ -424,7 +443,7 @@ function writeReport(R) {
     lines.push('|---|---|---|---|');
     for (const r of p.rows.slice(0, 12)) lines.push(`| ${r.name} | ${fmtS(r.ms / 1000)} | ${(100 * r.share).toFixed(1)}% | ${r.calls.toFixed(0)} |`);
     lines.push('');
-    lines.push('- What the profile showed and what changed (measured on this machine with the other jobs paused, 256², same weights): the three-part path (encoder and middle as one 2N batch, then the decoder, skips through JavaScript) took 109–127 ms per step; one fused graph per step (the two encoder passes as separate subgraphs so no large tensor is split along the batch) 87–94 ms. In that graph the profile showed the 23-channel first convolution (7 image + 16 tiled-embedding channels) running as im2col (`FusedConv`, ~21% of the step, 2.5× slower per MAC than the blocked NCHWc convolutions), and the decoder\'s skip concats plus the layout conversions around them ~15%. The exporter now writes a convolution over a concat as a sum of per-part convolutions, and the tiled-embedding part as a 3×3-tile convolution expanded to the image (exact): the first layer became a blocked 7-channel convolution.');
+    lines.push('- What the profile showed and what changed (measured on this machine with the other jobs paused, 256², same weights): the three-part path (encoder and middle as one 2N batch, then the decoder, skips through JavaScript) took 109–127 ms per step; one fused graph per step 87–94 ms in the same window (a first fused version that kept the 2N batch was no faster than the three parts: splitting the batch for the skips and the swaps forced layout conversions, so the two encoder passes became separate subgraphs). In that graph the profile showed the 23-channel first convolution (7 image + 16 tiled-embedding channels) running as im2col (`FusedConv`, ~21% of the step, 2.5× slower per MAC than the blocked NCHWc convolutions), and the decoder\'s skip concats plus the layout conversions around them ~15%. The exporter now writes a convolution over a concat as a sum of per-part convolutions, and the tiled-embedding part as a 3×3-tile convolution expanded to the image (exact): the first layer became a blocked 7-channel convolution (graph with vs without the rewrites, same window: median 99 vs 134 ms per run). Absolute times on this machine drift by 2× within minutes (hypervisor steal), so only same-window comparisons are meaningful; (a) is therefore measured interleaved with the peer.');
     lines.push('');
   }
   lines.push('## How to run', '');
@@ -475,18 +494,37 @@ async function main() {
       R.imageSource = inputs.source;
       R.hole = inputs.mask.data.reduce((a, b) => a + b, 0) / inputs.mask.size;
       let peerRes;
-      if (peer.ok && (ONLY.has('a') || ONLY.has('onnx'))) {
+      const peerRefine = async (reps) => {
         C.writeBundle(path.join(dir, 'images256.json'), { guide: inputs.guideImage, image: inputs.image, mask: inputs.mask });
+        return C.runPeer(['bench', ...peerArgs(setup, ['--task', 'refine', '--tk', String(tk), '--reps', String(reps), '--images', path.join(dir, 'images256.json'), ...scheduleArgs(setup.schedule)])]);
+      };
+      if (peer.ok && ONLY.has('a') && !ONLY.has('onnx')) {
         log(`(a) peer: refine ${PLAN.size}², T_k=${tk}, ${PLAN.refineReps} reps`);
-        peerRes = await C.runPeer(['bench', ...peerArgs(setup, ['--task', 'refine', '--tk', String(tk), '--reps', String(PLAN.refineReps), '--images', path.join(dir, 'images256.json'), ...scheduleArgs(setup.schedule)])]);
+        peerRes = await peerRefine(PLAN.refineReps);
       }
       if (ONLY.has('onnx')) {
         if (typeof e.OnnxUNet === 'function') {
           try {
-            log('(a) ours: refine with OnnxUNet (onnxruntime, 2 threads)');
+            log(`(a) ours (OnnxUNet, onnxruntime, 2 threads) and the peer, interleaved rep by rep, ${PLAN.refineReps} reps each`);
             const om2 = await e.OnnxUNet.create(setup.cfg, { weights: setup.weights, intraOpNumThreads: 2 });
             try {
-              const r2 = await timeRefine(om2, setup, inputs, tk, PLAN.refineReps);
+              // one warm-up step creates the fused session outside the timings
+              await timeRefine(om2, setup, inputs, 1, 1);
+              // interleaved: this machine's speed drifts (hypervisor steal time), so each of our repetitions runs
+              // right after one of the peer's and both sides see the same conditions
+              const r2 = { times: [], knownMaxDiff: 0 };
+              const peerTimes = [];
+              for (let r = 0; r < PLAN.refineReps; r++) {
+                if (peer.ok) {
+                  const one = await peerRefine(1);
+                  peerTimes.push(...one.seconds);
+                  peerRes = { ...one, seconds: peerTimes, median: C.median(peerTimes) };
+                }
+                const mine = await timeRefine(om2, setup, inputs, tk, 1);
+                r2.times.push(...mine.times);
+                r2.knownMaxDiff = Math.max(r2.knownMaxDiff, mine.knownMaxDiff);
+              }
+              if (peerRes) R.refinePairs = r2.times.map((t, i) => t / peerTimes[i]);
               const m2 = C.median(r2.times), pm = peerRes?.median;
               R.refineCheck = `${r2.knownMaxDiff} (ours), ${peerRes ? peerRes.knownMaxDiff : '—'} (peer)`;
               R.rows.push({
@@ -637,6 +675,7 @@ async function main() {
     R.underLoad = `Load average ${R.loadStart[0].toFixed(2)} on ${R.machine.cores} cores at start` + (R.busy.length ? `; busy: ${R.busy.map((p) => `\`${p.cmd.slice(0, 70)}\` (${p.cpu}% CPU)`).join(', ')}` : '') +
       (busyDuring ? `; other processes were busy at the start of ${busyDuring} of ${LOADS.length} phases` : '') + '.';
   }
+  R.steal = stealShare(stealStart, readCpuStat());
   writeReport(R);
   log(`wrote ${path.relative(process.cwd(), OUT)} in ${R.minutes.toFixed(1)} min`);
   for (const r of R.rows) console.log(`${r.label}\n    ours ${r.ours} | peer ${r.peer} | ${r.ratio}`);
