@@ -36,18 +36,6 @@ function log(msg) {
   process.stderr.write(`[ort-train ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 }
 
-function randomBatch(e, core, cfg, n, size, seed = 3) {
-  const r = new core.Rng(seed);
-  const xt = new core.Tensor4([n, 3, size, size]); r.fillNormal(xt.data);
-  const xm = new core.Tensor4([n, 3, size, size]); r.fillNormal(xm.data);
-  const mask = new core.Tensor4([n, 1, size, size]);
-  for (let i = 0; i < mask.size; i++) mask.data[i] = r.uniform() < 0.3 ? 1 : 0;
-  const noise = new Float32Array(n);
-  for (let i = 0; i < n; i++) noise[i] = 1 + r.int(1000);
-  const target = new core.Tensor4([n, 3, size, size]); r.fillNormal(target.data);
-  return { input: e.buildUNetInput(cfg, xt, { xm, mask }), noise, target, weight: mask };
-}
-
 async function child(variant, dir) {
   const e = C.pkg('engine');
   const core = C.pkg('core');
@@ -58,7 +46,8 @@ async function child(variant, dir) {
   const flat = new Float32Array(total);
   let off = 0;
   for (const p of def.params) { flat.set(wm.get(p.name), off); off += e.shapeSize(p.shape); }
-  const batch = randomBatch(e, core, e.resolveUNetConfig(cfg), BATCH, SIZE);
+  const ucfg = e.resolveUNetConfig(cfg);
+  const batch = C.randomBatch(core, (xt, cond) => e.buildUNetInput(ucfg, xt, cond), BATCH, SIZE);
   const times = [];
   const res = { variant, params: total };
   if (variant === 'tfjs') {

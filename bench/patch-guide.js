@@ -13,7 +13,7 @@ const path = require('path');
 const fs = require('fs');
 const core = require('../packages/core/dist');
 const guides = require('../packages/guides/dist');
-const { freeFormMask } = require('./lib/common');
+const { freeFormMask, synthetic } = require('./lib/common');
 
 function arg(name, def) {
   const i = process.argv.indexOf(`--${name}`);
@@ -27,21 +27,6 @@ const seed = Number(arg('seed', 1));
 const photo = arg('photo', 'astronaut');
 const outDir = arg('out', '');
 const features = !arg('no-features', false);
-
-function synthetic(n) {
-  const t = new core.Tensor4([1, 3, n, n]);
-  const hw = n * n;
-  for (let y = 0; y < n; y++) {
-    for (let x = 0; x < n; x++) {
-      const stripes = Math.sin((2 * Math.PI * (x + 0.5 * y)) / 12);
-      const checker = ((x >> 4) + (y >> 4)) % 2 ? 0.25 : -0.25;
-      t.data[y * n + x] = Math.max(-1, Math.min(1, 0.5 * stripes + checker));
-      t.data[hw + y * n + x] = Math.max(-1, Math.min(1, (x / n) * 1.6 - 0.8 + 0.2 * stripes));
-      t.data[2 * hw + y * n + x] = Math.max(-1, Math.min(1, (y / n) * 1.6 - 0.8 + checker));
-    }
-  }
-  return core.quantizeTensor8(t);
-}
 
 function psnrHole(a, ref, mask) {
   const hw = a.h * a.w;
@@ -60,7 +45,7 @@ async function main() {
     image = core.quantizeTensor8(new core.Tensor4([1, 3, size, size], data));
     source = `real photo ${photoPath} (${t.w}x${t.h}, resized to ${size}x${size})`;
   } else {
-    image = synthetic(size);
+    image = synthetic(core, size);
     source = `synthetic image (${photoPath} not found): gradient + stripes + checker, ${size}x${size}`;
   }
   const mask = freeFormMask(size, 0.25, new core.Rng(seed));

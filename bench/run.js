@@ -148,19 +148,6 @@ async function timeRefine(network, setup, inputs, tk, reps) {
 // ---------------------------------------------------------------------------------------------------------------
 // (b) training step and the forward pass
 
-function randomBatch(model, n, size, seed = 3) {
-  const core = C.pkg('core');
-  const r = new core.Rng(seed);
-  const xt = new core.Tensor4([n, 3, size, size]); r.fillNormal(xt.data);
-  const xm = new core.Tensor4([n, 3, size, size]); r.fillNormal(xm.data);
-  const mask = new core.Tensor4([n, 1, size, size]);
-  for (let i = 0; i < mask.size; i++) mask.data[i] = r.uniform() < 0.3 ? 1 : 0;
-  const noise = new Float32Array(n);
-  for (let i = 0; i < n; i++) noise[i] = 1 + r.int(1000);
-  const target = new core.Tensor4([n, 3, size, size]); r.fillNormal(target.data);
-  return { input: model.buildInput(xt, { xm, mask }), noise, target, weight: mask };
-}
-
 /** One training step as src/train/trainer.ts does it, given a gradient function: grads → flat buffer → Adam. */
 function trainStepper(setup, lossAndGrads) {
   const e = C.pkg('engine');
@@ -568,7 +555,7 @@ async function main() {
 
     // fwd + (b)
     if (ONLY.has('fwd') || ONLY.has('b') || ONLY.has('profile')) {
-      const batch = randomBatch(model, BATCH, TRAIN_SIZE);
+      const batch = C.randomBatch(core, (xt, cond) => model.buildInput(xt, cond), BATCH, TRAIN_SIZE);
       if (ONLY.has('fwd')) {
         log(`forward: ours, batch ${BATCH}, ${TRAIN_SIZE}², ${PLAN.fwdReps} reps`);
         const ours = await timeIt(() => model.forwardInput(batch.input, batch.noise), PLAN.fwdReps);

@@ -230,11 +230,27 @@ function relErr(a, b) {
   return m / Math.max(1e-12, s);
 }
 
+/**
+ * A random training batch for the benchmarks (x_t, x_m ~ N(0,1), a 30% random hole, t ~ U{1..1000}, a random target);
+ * `buildInput(xt, { xm, mask })` lays out the network input (a model's buildInput, or the engine's buildUNetInput).
+ */
+function randomBatch(core, buildInput, n, size, seed = 3) {
+  const r = new core.Rng(seed);
+  const xt = new core.Tensor4([n, 3, size, size]); r.fillNormal(xt.data);
+  const xm = new core.Tensor4([n, 3, size, size]); r.fillNormal(xm.data);
+  const mask = new core.Tensor4([n, 1, size, size]);
+  for (let i = 0; i < mask.size; i++) mask.data[i] = r.uniform() < 0.3 ? 1 : 0;
+  const noise = new Float32Array(n);
+  for (let i = 0; i < n; i++) noise[i] = 1 + r.int(1000);
+  const target = new core.Tensor4([n, 3, size, size]); r.fillNormal(target.data);
+  return { input: buildInput(xt, { xm, mask }), noise, target, weight: mask };
+}
+
 function tmpDir(prefix = 'diff2s-bench-') {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
 module.exports = {
   ROOT, PEER, PYTHON, pkg, writeBundle, readBundle, writeWeights, peerAvailable, runPeer, median, cpuModel, cpuFlags,
-  onnxruntimeVersion, busyProcesses, peakRssMB, benchImage, freeFormMask, relErr, tmpDir,
+  onnxruntimeVersion, busyProcesses, peakRssMB, benchImage, synthetic, freeFormMask, randomBatch, relErr, tmpDir,
 };

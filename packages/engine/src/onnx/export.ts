@@ -562,25 +562,33 @@ export function buildOnnxModel(def: NetworkDef, weights: WeightMap, part: OnnxPa
     if (src === undefined) throw new ModelError(`ONNX export (${part}): output value "${v}" is not produced`);
     w.node('Identity', [src], [name]);
   }
-  const graphName = `${options.name ?? 'diff2s'}_${part}`;
+  return wrapGraph(def, w, part, `${part} (NCHW float32; exported from the engine-neutral NetworkDef)`, sig.inputs, sig.outputs, options);
+}
+
+/** The ONNX model around a written graph: opset, producer, graph name `<name>_<part>`, metadata (part, family, size multiple, extras). */
+function wrapGraph(
+  def: NetworkDef, w: GraphWriter, part: string, doc: string, inputs: OnnxIoSpec[], outputs: OnnxIoSpec[],
+  options: OnnxExportOptions, metadata: Record<string, string> = {},
+): OnnxModel {
   return {
     ir_version: ONNX_IR_VERSION,
     opset_import: [{ domain: '', version: ONNX_OPSET }],
     producer_name: 'diff2s',
     producer_version: engineVersion(),
     model_version: 1,
-    doc_string: `diff2s ${def.family} ${part} (NCHW float32; exported from the engine-neutral NetworkDef)`,
+    doc_string: `diff2s ${def.family} ${doc}`,
     graph: {
-      name: graphName.replace(/[^A-Za-z0-9_]/g, '_'),
+      name: `${options.name ?? 'diff2s'}_${part}`.replace(/[^A-Za-z0-9_]/g, '_'),
       node: w.nodes,
       initializer: w.initializers,
-      input: sig.inputs.map(valueInfo),
-      output: sig.outputs.map(valueInfo),
+      input: inputs.map(valueInfo),
+      output: outputs.map(valueInfo),
     },
     metadata_props: Object.entries({
       'diff2s.part': part,
       'diff2s.family': def.family,
       'diff2s.sizeMultiple': String(def.shapes.sizeMultiple),
+      ...metadata,
       ...options.metadata,
     }).map(([key, value]) => ({ key, value })),
   };
@@ -691,28 +699,8 @@ export function buildOnnxRefineModel(def: NetworkDef, weights: WeightMap, swap: 
   }
   const dec = pass(decOps, '/dec', bind);
   w.node('Identity', [dec.get(io.output) ?? need(io.output)], [N.output]);
-  return {
-    ir_version: ONNX_IR_VERSION,
-    opset_import: [{ domain: '', version: ONNX_OPSET }],
-    producer_name: 'diff2s',
-    producer_version: engineVersion(),
-    model_version: 1,
-    doc_string: `diff2s ${def.family} refine step (Diff-2sIR swap: fraction ${swap.fraction}, at h-1 ${swap.atHm1}, at h ${swap.atH}; NCHW float32)`,
-    graph: {
-      name: `${options.name ?? 'diff2s'}_${N.part}`.replace(/[^A-Za-z0-9_]/g, '_'),
-      node: w.nodes,
-      initializer: w.initializers,
-      input: inputs.map(valueInfo),
-      output: outputs.map(valueInfo),
-    },
-    metadata_props: Object.entries({
-      'diff2s.part': N.part,
-      'diff2s.family': def.family,
-      'diff2s.sizeMultiple': String(def.shapes.sizeMultiple),
-      'diff2s.swap': JSON.stringify(swap),
-      ...options.metadata,
-    }).map(([key, value]) => ({ key, value })),
-  };
+  return wrapGraph(def, w, N.part, `refine step (Diff-2sIR swap: fraction ${swap.fraction}, at h-1 ${swap.atHm1}, at h ${swap.atH}; NCHW float32)`,
+    inputs, outputs, options, { 'diff2s.swap': JSON.stringify(swap) });
 }
 
 /** Export one part of a network as ONNX bytes (see the file comment for the graph layout). */
