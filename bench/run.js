@@ -60,6 +60,9 @@ const QUICK = flag('quick');
 const PLAN = QUICK
   ? { tk: 10, refineReps: 2, tfjsRefineReps: 1, trainReps: 3, fwdReps: 3, patchReps: 1, rssTk: 4, size: 256, rssSize: 512 }
   : { tk: 200, refineReps: 5, tfjsRefineReps: 1, trainReps: 7, fwdReps: 7, patchReps: 3, rssTk: 20, size: 256, rssSize: 512 };
+// overrides (indicative runs): --tk N (refine steps of (a)), --refine-reps N (interleaved pairs of (a))
+if (opt('tk')) PLAN.tk = Math.max(1, Number(opt('tk')));
+if (opt('refine-reps')) PLAN.refineReps = Math.max(1, Number(opt('refine-reps')));
 const ONLY = new Set((opt('only', 'a,onnx,ortprofile,b,fwd,c,d,profile')).split(',').map((s) => s.trim()));
 if (flag('no-profile')) { ONLY.delete('profile'); ONLY.delete('ortprofile'); }
 const OUT = path.resolve(C.ROOT, opt('out', 'reports/bench.md'));

@@ -126,9 +126,39 @@ export class Rng {
     return u * m;
   }
 
-  /** Fill `out` with N(mean, std²) draws; returns `out`. */
+  /**
+   * Fill `out` with N(mean, std²) draws; returns `out`. The same values, in the same order, as `out.length` calls of
+   * {@link normal} (the generator state kept in locals: samplers draw a whole image of noise per step).
+   */
   fillNormal(out: Float32Array, mean = 0, std = 1): Float32Array {
-    for (let i = 0; i < out.length; i++) out[i] = mean + std * this.normal();
+    const len = out.length;
+    let i = 0;
+    if (len > 0 && this.spare !== null) {
+      out[i++] = mean + std * this.spare;
+      this.spare = null;
+    }
+    const st = this.st;
+    let s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3];
+    while (i < len) {
+      let u: number, v: number, q: number;
+      do {
+        // two xoshiro128** outputs, as nextUint32
+        let r = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
+        let t = s1 << 9;
+        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 11);
+        u = r * 4.656612873077393e-10 - 1;
+        r = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
+        t = s1 << 9;
+        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 11);
+        v = r * 4.656612873077393e-10 - 1;
+        q = u * u + v * v;
+      } while (q >= 1 || q === 0);
+      const m = Math.sqrt((-2 * Math.log(q)) / q);
+      out[i++] = mean + std * (u * m);
+      if (i < len) out[i++] = mean + std * (v * m);
+      else this.spare = v * m;
+    }
+    st[0] = s0; st[1] = s1; st[2] = s2; st[3] = s3;
     return out;
   }
 

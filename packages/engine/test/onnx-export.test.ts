@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { createContainer, MemoryLogger, Rng, Tensor4 } from '@diff2s/core';
 import {
-  decodeOnnxModel, defineUNet, engineModule, exportModelToOnnx, exportNetworkToOnnx, fromNHWC, initEngine, initWeights,
+  buildOnnxModel, buildOnnxRefineModel, decodeOnnxModel, defineUNet, engineModule, exportModelToOnnx, exportNetworkToOnnx, fromNHWC, initEngine, initWeights,
   loadOrtSession, NativeUNet, ONNX_OPSET, OnnxUNet, onnxPartSignature, resolveModelEngine, saveModel, OnnxSkips,
   UNetConfigInput,
 } from '@diff2s/engine';
@@ -275,14 +275,37 @@ describe('ONNX files', () => {
     expect(onnxPartSignature(def, 'decoder').inputs.map((s) => s.name)).toEqual(['h_mid', 'skip0', 'skip1', 'skip2']);
     const graph = decodeOnnxModel(exportNetworkToOnnx(def, initWeights(def, 0), 'full')).graph!;
     const ops = new Set(graph.node!.map((n) => n.op_type));
-    expect([...ops].sort()).toEqual(['Add', 'AveragePool', 'Concat', 'Conv', 'Cos', 'Expand', 'Identity', 'Mul', 'Relu', 'Resize', 'Shape', 'Sin', 'Slice', 'Sub', 'Unsqueeze']);
-    // the first convolution over Cat[x, tile(embedding)] is split: the image channels (7) at full size, the 16
-    // embedding channels on a 3×3 tile — no convolution reads all 23 channels
+    expect([...ops].sort()).toEqual(['Add', 'AveragePool', 'Concat', 'Conv', 'Cos', 'Expand', 'Identity', 'Mul', 'Relu', 'Resize', 'Shape', 'Sin', 'Unsqueeze']);
+    // the first convolution over Cat[x, tile(embedding)] is split into a convolution of the image channels (7) and one
+    // of the 16 embedding channels, summed — no convolution reads all 23 channels
     const dims = new Map(graph.initializer!.map((t) => [t.name!, (t.dims ?? []).map(Number)]));
     const convIn = graph.node!.filter((n) => n.op_type === 'Conv').map((n) => dims.get(n.input![1])![1]);
     expect(convIn).toContain(7);
     expect(convIn).toContain(16);
     expect(convIn).not.toContain(23);
+  });
+
+  test('a fixed-shape refine graph: concrete dims, the embedding convolution shared by both passes; sizes checked', () => {
+    const def = defineUNet('frugal');
+    const weights = initWeights(def, 0);
+    const swap = { fraction: 0.5, atHm1: true, atH: true };
+    const fixed = buildOnnxRefineModel(def, weights, swap, { fixedShape: { n: 2, h: 24, w: 40 } }).graph!;
+    const dimsOf = (v: { type?: { tensor_type?: { shape?: { dim?: { dim_value?: unknown; dim_param?: string }[] } } } }) =>
+      v.type!.tensor_type!.shape!.dim!.map((d) => (d.dim_param ? d.dim_param : Number(d.dim_value)));
+    expect(fixed.input!.map(dimsOf)).toEqual([[2, 7, 24, 40], [2, 7, 24, 40], [2]]);
+    expect(fixed.output!.map(dimsOf)).toEqual([[2, 3, 24, 40]]);
+    const open = buildOnnxRefineModel(def, weights, swap).graph!;
+    expect(open.input!.map(dimsOf)[0]).toEqual(['N', 7, 'H', 'W']);
+    // per pass: one convolution of the 7 image channels; the 16 tiled embedding channels: one convolution in all
+    const dims = new Map(fixed.initializer!.map((t) => [t.name!, (t.dims ?? []).map(Number)]));
+    const convIn = fixed.node!.filter((n) => n.op_type === 'Conv').map((n) => dims.get(n.input![1])![1]);
+    expect(convIn.filter((c) => c === 7)).toHaveLength(2);
+    expect(convIn.filter((c) => c === 16)).toHaveLength(1);
+    expect(convIn).not.toContain(23);
+    // part graphs: H_8 = H / 8 must be whole
+    expect(() => buildOnnxModel(def, weights, 'encoder', { fixedShape: { n: 1, h: 12, w: 16 } })).toThrow(/12 is not a multiple of 8/);
+    expect(() => buildOnnxModel(def, weights, 'full', { fixedShape: { n: 0, h: 16, w: 16 } })).toThrow(/fixedShape\.n must be a positive integer/);
+    expect(buildOnnxModel(def, weights, 'encoder', { fixedShape: { n: 1, h: 16, w: 24 } }).graph!.output!.map(dimsOf)[0]).toEqual([1, 32, 2, 3]);
   });
 
   (PY_ONNX ? test : test.skip)(

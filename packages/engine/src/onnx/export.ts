@@ -71,12 +71,32 @@ export interface OnnxExportOptions {
   name?: string;
   /** Extra metadata_props entries. */
   metadata?: Record<string, string>;
+  /**
+   * Fix the input batch size and image size (default: symbolic N, H, W). With every shape known, onnxruntime folds the
+   * Adds of {@link GraphWriter.concatConv}'s per-part convolutions and the activations after them into its blocked
+   * convolutions; OnnxUNet creates one session per image size for the refine step.
+   */
+  fixedShape?: { n: number; h: number; w: number };
 }
 
 const sym = (base: 'H' | 'W', factor: number): string => (factor === 1 ? base : `${base}_${factor}`);
 
 function imageDims(channels: number, factor: number): (number | string)[] {
   return ['N', channels, sym('H', factor), sym('W', factor)];
+}
+
+/** An I/O spec with the symbolic N, H, W (and H_f, W_f = H/f, W/f) replaced by the fixed sizes. */
+function fixDims(spec: OnnxIoSpec, fixed: { n: number; h: number; w: number }): OnnxIoSpec {
+  const dims = spec.dims.map((d) => {
+    if (typeof d === 'number') return d;
+    const m = /^([NHW])(?:_(\d+))?$/.exec(d);
+    if (!m) throw new ModelError(`ONNX export: cannot fix the symbolic dimension "${d}" of "${spec.name}"`);
+    const size = m[1] === 'N' ? fixed.n : m[1] === 'H' ? fixed.h : fixed.w;
+    const f = m[2] === undefined ? 1 : Number(m[2]);
+    if (size % f !== 0) throw new ModelError(`ONNX export: fixed size ${size} is not a multiple of ${f} (dimension "${d}" of "${spec.name}")`);
+    return size / f;
+  });
+  return { ...spec, dims };
 }
 
 interface PartPlan {
@@ -335,15 +355,23 @@ class GraphWriter {
   }
 
   /**
-   * A convolution over a concatenation, without the concatenated copy (profile of the fused refine step at 256²: the
-   * concats and the layout conversions around them were ~15% of the step, and the 23-channel first layer ran as
-   * im2col instead of onnxruntime's blocked NCHWc kernels):
-   * - Cat[a, b, …] ⊛ W = a ⊛ W_a + b ⊛ W_b + … when every part has a multiple of 8 channels (decoder skips);
-   * - Cat[x, tile(e)] ⊛ W (stride 1, odd k×k, "same" padding: the frugal layout's first layer, whose input carries the
-   *   noise embedding broadcast over H×W) = x ⊛ W_x + M, where M = tile(e) ⊛ W_e is computed on a (2p+1)×(2p+1) tile
-   *   and expanded: inside the image every output sees all k×k taps of the constant embedding, and the first/last p
-   *   rows and columns see the taps the zero padding leaves. Exact (the same sums, in another order).
-   * Returns undefined (emit the plain convolution) when neither applies.
+   * Convolutions of a shared input (the tiled noise embedding) by weight slice, emitted once per graph: in the refine
+   * graph both encoder passes read the same embedding on images of the same size.
+   */
+  private readonly sharedConvs = new Map<string, string>();
+
+  /**
+   * A convolution over a concatenation, without the concatenated copy: Cat[a, b, …] ⊛ W = a ⊛ W_a + b ⊛ W_b + … (the
+   * same sums in another order; stride 1, odd k×k, "same" padding). Why (onnxruntime's profiler on the fused refine
+   * step at 256²): a concat input of 23 channels (the frugal layout's first layer: 7 image channels + the 16-channel
+   * noise embedding tiled over H×W) ran as im2col at 2.5× the time per MAC of onnxruntime's blocked (NCHWc)
+   * convolutions, and the decoder's skip concats plus the layout conversions around them took ~15% of the step.
+   * Every part must be a width those blocked kernels take directly (< 8 channels, read as NCHW, or a multiple of 16).
+   * The per-image parts come first (the first one carries the bias), then the parts that only depend on the noise
+   * level (a tiled embedding: its convolution is emitted once per graph and shared by the refine graph's two passes);
+   * onnxruntime folds each Add — and the activation after it — into the blocked convolutions when the shapes are
+   * known to match (fixed input shapes, {@link OnnxExportOptions.fixedShape}).
+   * Returns undefined (emit the plain convolution) when this does not apply.
    */
   private concatConv(op: Extract<NetOp, { op: 'conv2d' }>): string | undefined {
     const src = this.env.get(op.in);
@@ -351,83 +379,56 @@ class GraphWriter {
     if (!rec || rec.name !== undefined || rec.op.op !== 'concat') return undefined;
     const [cout, cin, kh, kw] = this.shapeOf(op.weight);
     if (op.stride !== 1 || kh !== kw || kh % 2 !== 1 || op.pad !== (kh - 1) / 2) return undefined;
-    const parts: { name: string; channels: number; offset: number; tile?: { vec: string } }[] = [];
+    const parts: { name: string; channels: number; offset: number; tile?: string }[] = [];
     let offset = 0;
     for (const v of rec.op.ins) {
       const channels = this.channelsOf(v);
       const name = rec.inputs.get(v)!;
       if (channels === undefined) return undefined;
       const t = this.deferred.get(name);
-      const tile = t && t.name === undefined && t.op.op === 'tile' ? { vec: t.inputs.get(t.op.in)! } : undefined;
+      const tile = t && t.name === undefined && t.op.op === 'tile' ? t.inputs.get(t.op.in)! : undefined;
       parts.push({ name, channels, offset, tile });
       offset += channels;
     }
-    if (offset !== cin) return undefined;
-    const plain = parts.filter((p) => !p.tile);
-    const tiled = parts.filter((p) => p.tile);
-    if (plain.length === 0) return undefined;
-    if (tiled.length === 0 && plain.some((p) => p.channels % 8 !== 0)) return undefined;
+    if (offset !== cin || parts.length < 2) return undefined;
+    if (parts.some((p) => p.channels >= 8 && p.channels % 16 !== 0)) return undefined;
+    const ordered = [...parts.filter((p) => !p.tile), ...parts.filter((p) => p.tile)];
+    if (ordered[0].tile) return undefined;
     const w = this.weights.get(op.weight);
     if (!w) throw new ModelError(`weights lack parameter "${op.weight}"`);
     const k2 = kh * kw;
-    const slice = (ps: typeof parts): Float32Array => {
-      const c = ps.reduce((a, p) => a + p.channels, 0);
-      const out = new Float32Array(cout * c * k2);
-      for (let o = 0; o < cout; o++) {
-        let dst = o * c * k2;
-        for (const p of ps) {
-          out.set(w.subarray((o * cin + p.offset) * k2, (o * cin + p.offset + p.channels) * k2), dst);
-          dst += p.channels * k2;
-        }
-      }
+    const slice = (p: (typeof parts)[number]): Float32Array => {
+      const out = new Float32Array(cout * p.channels * k2);
+      for (let o = 0; o < cout; o++) out.set(w.subarray((o * cin + p.offset) * k2, (o * cin + p.offset + p.channels) * k2), o * p.channels * k2);
       return out;
     };
-    const attrs = (pad: number): Record<string, AttrValue> => ({
-      kernel_shape: { ints: [kh, kw] }, strides: { ints: [1, 1] }, pads: { ints: [pad, pad, pad, pad] }, dilations: { ints: [1, 1] }, group: { i: 1 },
-    });
+    const attrs: Record<string, AttrValue> = {
+      kernel_shape: { ints: [kh, kw] }, strides: { ints: [1, 1] }, pads: { ints: [op.pad, op.pad, op.pad, op.pad] }, dilations: { ints: [1, 1] }, group: { i: 1 },
+    };
     const base = op.out;
-    if (tiled.length === 0) {
-      // Cat[a, b, …] ⊛ W = a ⊛ W_a + b ⊛ W_b + …: no concatenated copy; onnxruntime fuses the sums into its blocked convolutions
-      let acc = '';
-      plain.forEach((part, i) => {
-        const inputs = [this.resolve(part.name), this.constF32(slice([part]), [cout, part.channels, kh, kw], `${op.weight}:part${i}`)];
+    const conv = (p: (typeof parts)[number], i: number): string => {
+      const weight = this.constF32(slice(p), [cout, p.channels, kh, kw], `${op.weight}:part${i}`);
+      if (!p.tile) {
+        const inputs = [this.resolve(p.name), weight];
         if (i === 0 && op.bias) inputs.push(this.param(op.bias));
-        const c = this.op('Conv', inputs, `${base}/part${i}`, attrs(op.pad));
-        acc = i === 0 ? c : i === plain.length - 1
-          ? this.node('Add', [acc, c], [this.reserve(`v:${op.out}${this.valueSuffix}`)])[0]
-          : this.op('Add', [acc, c], `${base}/sum${i}`);
-      });
-      return acc;
-    }
-    const plainIn = plain.length === 1 ? this.resolve(plain[0].name)
-      : this.op('Concat', plain.map((p) => this.resolve(p.name)), `${base}/plain_in`, { axis: { i: 1 } });
-    const plainC = plain.reduce((a, p) => a + p.channels, 0);
-    const convIn = [plainIn, this.constF32(slice(plain), [cout, plainC, kh, kw], `${op.weight}:plain`)];
-    if (op.bias) convIn.push(this.param(op.bias));
-    let sum = this.op('Conv', convIn, `${base}/plain`, attrs(op.pad));
-    const p = op.pad, s = 2 * p + 1;
-    tiled.forEach((t, i) => {
-      const v4 = this.op('Unsqueeze', [this.resolve(t.tile!.vec), this.constI64([2, 3])], `${base}/tile${i}/vec`);
-      const small = this.op('Expand', [v4, this.constI64([1, 1, s, s])], `${base}/tile${i}/small`);
-      const r = this.op('Conv', [small, this.constF32(slice([t]), [cout, t.channels, kh, kw], `${op.weight}:tile${i}`)], `${base}/tile${i}/taps`, attrs(p));
-      let map = r; // p = 0: [N, C, 1, 1], broadcast by Add
-      if (p > 0) {
-        const hw = this.op('Shape', [plainIn], `${base}/tile${i}/hw`, { start: { i: 2 } });
-        const inner = this.op('Sub', [hw, this.constI64([2 * p, 2 * p])], `${base}/tile${i}/inner`);
-        const nc = this.op('Shape', [r], `${base}/tile${i}/nc`, { start: { i: 0 }, end: { i: 2 } });
-        const cut = (x: string, from: number, to: number, axis: number, tag: string) =>
-          this.op('Slice', [x, this.constI64([from]), this.constI64([to]), this.constI64([axis])], `${base}/tile${i}/${tag}`);
-        const hInner = cut(inner, 0, 1, 0, 'h_inner'), wInner = cut(inner, 1, 2, 0, 'w_inner'), h = cut(hw, 0, 1, 0, 'h');
-        const midRows = this.op('Expand', [cut(r, p, p + 1, 2, 'mid_row'), this.op('Concat', [nc, hInner, this.constI64([s])], `${base}/tile${i}/rows_shape`, { axis: { i: 0 } })], `${base}/tile${i}/rows`);
-        const cols = this.op('Concat', [cut(r, 0, p, 2, 'top'), midRows, cut(r, p + 1, s, 2, 'bottom')], `${base}/tile${i}/cols`, { axis: { i: 2 } });
-        const midCols = this.op('Expand', [cut(cols, p, p + 1, 3, 'mid_col'), this.op('Concat', [nc, h, wInner], `${base}/tile${i}/cols_shape`, { axis: { i: 0 } })], `${base}/tile${i}/inner_map`);
-        map = this.op('Concat', [cut(cols, 0, p, 3, 'left'), midCols, cut(cols, p + 1, s, 3, 'right')], `${base}/tile${i}/map`, { axis: { i: 3 } });
+        return this.op('Conv', inputs, `${base}/part${i}`, attrs);
       }
-      sum = i === tiled.length - 1
-        ? this.node('Add', [sum, map], [this.reserve(`v:${op.out}${this.valueSuffix}`)])[0]
-        : this.op('Add', [sum, map], `${base}/sum${i}`);
+      const key = `${weight}|${p.tile}`;
+      let shared = this.sharedConvs.get(key);
+      if (shared === undefined) {
+        shared = this.op('Conv', [this.resolve(p.name), weight], `${base}/tiled${i}`, attrs);
+        this.sharedConvs.set(key, shared);
+      }
+      return shared;
+    };
+    let acc = '';
+    ordered.forEach((p, i) => {
+      const c = conv(p, i);
+      acc = i === 0 ? c : i === ordered.length - 1
+        ? this.node('Add', [acc, c], [this.reserve(`v:${op.out}${this.valueSuffix}`)])[0]
+        : this.op('Add', [acc, c], `${base}/sum${i}`);
     });
-    return sum;
+    return acc;
   }
 
   /** Emit one def op now (no deferral); returns the ONNX name of its output. */
@@ -570,6 +571,14 @@ function wrapGraph(
   def: NetworkDef, w: GraphWriter, part: string, doc: string, inputs: OnnxIoSpec[], outputs: OnnxIoSpec[],
   options: OnnxExportOptions, metadata: Record<string, string> = {},
 ): OnnxModel {
+  const fixed = options.fixedShape;
+  if (fixed) {
+    for (const [k, v] of Object.entries(fixed)) {
+      if (!Number.isInteger(v) || v < 1) throw new ModelError(`ONNX export: fixedShape.${k} must be a positive integer, got ${v}`);
+    }
+    inputs = inputs.map((s) => fixDims(s, fixed));
+    outputs = outputs.map((s) => fixDims(s, fixed));
+  }
   return {
     ir_version: ONNX_IR_VERSION,
     opset_import: [{ domain: '', version: ONNX_OPSET }],

@@ -90,7 +90,7 @@ export class OnnxUNet implements Denoiser {
   /** Declared graph inputs per part (`noise` only where the graph uses it). */
   private readonly inputNames: Record<OnnxPartName, Set<string>>;
   private readonly sessions: Partial<Record<OnnxPartName, Promise<OrtSession>>> = {};
-  /** Fused refine-step sessions by swap (see {@link predictSwapped}). */
+  /** Fused refine-step sessions by swap and input shape (see {@link predictSwapped}). */
   private readonly refineSessions = new Map<string, { session: Promise<OrtSession>; usesNoise: boolean }>();
   private refineOut?: Tensor4;
   private readonly pool = new BufferPool();
@@ -138,7 +138,9 @@ export class OnnxUNet implements Denoiser {
     if (!s) {
       s = Promise.resolve().then(() =>
         loadOrtSession(exportNetworkToOnnx(this.def, this.weights, part, { name: this.name }), {
-          allowSpinning: false, // four sessions take turns on the same cores
+          // the encoder/middle/decoder sessions take turns within a step (a spinning pool would steal the cores the
+          // next one needs); `full` runs alone, step after step, like the refine graph
+          allowSpinning: part === 'full',
           ...this.options.session,
           intraOpNumThreads: this.options.intraOpNumThreads ?? ONNX_UNET_DEFAULT_THREADS,
           name: `${this.name} ${part}.onnx`,
@@ -150,10 +152,14 @@ export class OnnxUNet implements Denoiser {
     return s;
   }
 
-  /** The fused refine-step session for one swap (exported and created on first use; at most 4 kept). */
-  private refineSession(swap: OnnxRefineSwap): { session: Promise<OrtSession>; usesNoise: boolean } {
+  /**
+   * The fused refine-step session for one swap and input shape (exported and created on first use; at most 4 kept).
+   * The graph has the shape fixed: with every shape known, onnxruntime folds the additions and activations after the
+   * per-part convolutions into its blocked convolutions (a refinement runs hundreds of steps at one size).
+   */
+  private refineSession(swap: OnnxRefineSwap, n: number, h: number, w: number): { session: Promise<OrtSession>; usesNoise: boolean } {
     if (this.disposed) throw new ModelError(`${this.name} was disposed`);
-    const key = JSON.stringify([swap.fraction, swap.atHm1, swap.atH]);
+    const key = JSON.stringify([swap.fraction, swap.atHm1, swap.atH, n, h, w]);
     let entry = this.refineSessions.get(key);
     if (!entry) {
       if (this.refineSessions.size >= 4) {
@@ -161,10 +167,12 @@ export class OnnxUNet implements Denoiser {
         this.refineSessions.delete(oldKey);
         void old.session.then((s) => s.release(), () => undefined);
       }
-      const model = buildOnnxRefineModel(this.def, this.weights, swap, { name: this.name });
+      const model = buildOnnxRefineModel(this.def, this.weights, swap, { name: this.name, fixedShape: { n, h, w } });
       const usesNoise = (model.graph?.input ?? []).some((v) => v.name === ONNX_REFINE_NAMES.noise);
       const session = loadOrtSession(encodeOnnxModel(model), {
-        allowSpinning: false,
+        // one session runs step after step: idle threads spin-wait for the next operator instead of sleeping
+        // (measured on the 2-core VM: 66–72 vs 120–146 ms per 256² step — waking a sleeping thread per operator is slow there)
+        allowSpinning: true,
         ...this.options.session,
         intraOpNumThreads: this.options.intraOpNumThreads ?? ONNX_UNET_DEFAULT_THREADS,
         name: `${this.name} refine.onnx`,
@@ -187,7 +195,7 @@ export class OnnxUNet implements Denoiser {
       assertSameShape(xt, guideT, 'guide x̄_t');
       this.checkSize(xt.h, xt.w);
       const n = xt.n;
-      const { session, usesNoise } = this.refineSession(swap);
+      const { session, usesNoise } = this.refineSession(swap, n, xt.h, xt.w);
       const s = await session;
       const data = this.inputFor(2 * n, xt.h, xt.w);
       this.fillInput(xt, cond, data, 0);

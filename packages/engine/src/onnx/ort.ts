@@ -91,7 +91,8 @@ export interface OrtLoadOptions {
   /**
    * Whether idle intra-op threads spin-wait for work (onnxruntime's default: true). Turn it off when several
    * sessions run one after another on few cores (each session has its own pool, and spinning pools steal the cores
-   * the next session needs) — OnnxUNet does.
+   * the next session needs) — OnnxUNet does for its encoder/middle/decoder sessions; its `full` and refine-step
+   * sessions spin (one session, run after run).
    */
   allowSpinning?: boolean;
   /** Raw session config entries (`session.*` keys of onnxruntime's session_options_config_keys.h). */
