@@ -22,9 +22,11 @@ export class RefinerDenoiser<S = unknown> implements Denoiser {
   readonly conditional: boolean;
   readonly name = 'diff2sir-refiner';
   private readonly guideT: Tensor4;
-  private readonly noise: Tensor4;
+  /** ε′: one value per pixel, or (noise in the hole only) per hole pixel, in (image, channel, hole pixel) order. */
+  private readonly noise: Float32Array;
   private noiseDrawn = false;
   private readonly holeOnly: boolean;
+  private readonly holes?: Int32Array[];
 
   /**
    * @param net the split UNet
@@ -45,28 +47,48 @@ export class RefinerDenoiser<S = unknown> implements Denoiser {
     this.predictionType = net.predictionType;
     this.conditional = net.conditional;
     this.guideT = guide.zerosLike();
-    this.noise = guide.zerosLike();
     this.holeOnly = options.noiseRegion === 'hole' || (options.noiseRegion === 'auto' && net.conditional);
+    const hw = guide.h * guide.w;
+    if (this.holeOnly) {
+      // hole pixels (mask ≥ 0.5) per image; ε′ is drawn for these only (the known pixels of x̄_t are x_0's)
+      const m = mask.data;
+      this.holes = [];
+      for (let i = 0; i < guide.n; i++) {
+        const idx: number[] = [];
+        for (let p = 0; p < hw; p++) if (m[i * hw + p] >= 0.5) idx.push(p);
+        this.holes.push(Int32Array.from(idx));
+      }
+      this.noise = new Float32Array(guide.c * this.holes.reduce((a, h) => a + h.length, 0));
+    } else {
+      this.noise = new Float32Array(guide.size);
+    }
   }
 
   /** x̄_t = √ᾱ_t·x̄_0 + √(1−ᾱ_t)·ε′ (in the hole only, or everywhere); written into a reused buffer. */
   noisedGuide(step: DenoiserStep): Tensor4 {
     if (this.options.guideNoise === 'fresh' || !this.noiseDrawn) {
-      this.rng.fillNormal(this.noise.data);
+      this.rng.fillNormal(this.noise);
       this.noiseDrawn = true;
     }
     const a = Math.sqrt(step.alphaBar), s = Math.sqrt(1 - step.alphaBar);
     const { n, c } = this.guide;
     const hw = this.guide.h * this.guide.w;
-    const g = this.guide.data, e = this.noise.data, x0 = this.image.data, m = this.mask.data, out = this.guideT.data;
-    for (let i = 0; i < n; i++) {
-      for (let ch = 0; ch < c; ch++) {
-        const base = (i * c + ch) * hw;
-        for (let p = 0; p < hw; p++) {
-          const k = base + p;
-          out[k] = this.holeOnly && m[i * hw + p] < 0.5 ? x0[k] : a * g[k] + s * e[k];
+    const g = this.guide.data, e = this.noise, out = this.guideT.data;
+    if (this.holes) {
+      out.set(this.image.data);
+      let j = 0;
+      for (let i = 0; i < n; i++) {
+        const hole: Int32Array = this.holes[i];
+        for (let ch = 0; ch < c; ch++) {
+          const base = (i * c + ch) * hw;
+          for (let q = 0; q < hole.length; q++) {
+            const k = base + hole[q];
+            out[k] = a * g[k] + s * e[j++];
+          }
         }
       }
+    } else {
+      for (let k = 0; k < out.length; k++) out[k] = a * g[k] + s * e[k];
     }
     return this.guideT;
   }

@@ -171,7 +171,8 @@ export class OnnxUNet implements Denoiser {
       const usesNoise = (model.graph?.input ?? []).some((v) => v.name === ONNX_REFINE_NAMES.noise);
       const session = loadOrtSession(encodeOnnxModel(model), {
         // one session runs step after step: idle threads spin-wait for the next operator instead of sleeping
-        // (measured on the 2-core VM: 66–72 vs 120–146 ms per 256² step — waking a sleeping thread per operator is slow there)
+        // (2-core VM, 256² step: 66–72 vs 120–146 ms when the host is contended — waking a sleeping thread for each
+        // operator is slow then — and 52–66 vs 55–69 ms when it is quiet)
         allowSpinning: true,
         ...this.options.session,
         intraOpNumThreads: this.options.intraOpNumThreads ?? ONNX_UNET_DEFAULT_THREADS,
