@@ -246,9 +246,10 @@ async function rssChild() {
   model.dispose();
 }
 
-function runNodeChild(args) {
+/** Run a Node script (default: this one) in a child process; resolves with the JSON of its last stdout line. */
+function runNodeChild(args, script = __filename) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [__filename, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
     child.on('error', reject);
@@ -628,7 +629,19 @@ async function main() {
         } finally {
           await pg.dispose();
         }
+        // the onnxruntime training engine (train: { engine: onnx }), in its own process (bench/ort-train.js's child)
+        let ot;
+        try {
+          log(`(b) ours: training step on onnxruntime (train.engine: onnx), 2 threads, ${PLAN.trainReps} reps`);
+          const odir = fs.mkdtempSync(path.join(os.tmpdir(), 'diff2s-ortrain-'));
+          fs.writeFileSync(path.join(odir, 'config.json'), JSON.stringify(setup.cfg));
+          ot = await runNodeChild(['--child', 'nchwc', '--dir', odir, '--reps', String(PLAN.trainReps), '--batch', String(BATCH), '--size', String(TRAIN_SIZE), '--threads', '2'], path.join(__dirname, 'ort-train.js'));
+          fs.rmSync(odir, { recursive: true, force: true });
+        } catch (err) {
+          R.notes.push(`(b) onnxruntime training row not measured: ${err.message.split('\n')[0]}`);
+        }
         const pm = p?.median;
+        if (ot) R.rows.push({ label: `(b) training step on the onnxruntime training engine (\`train: { engine: onnx }\`: the generated forward + backward + Adam graph, ${ot.engine ?? 'onnxruntime'}), 2 threads, own process`, ours: `${fmtS(ot.median)}${spread(ot.seconds)}`, peer: p ? `${fmtS(pm)} (as below)` : '—', ratio: ratio(ot.median, pm) });
         R.rows.push({ label: `(b) training step (loss + gradient + Adam), frugal, batch ${BATCH}, ${TRAIN_SIZE}×${TRAIN_SIZE} — in process, 1 thread`, ours: `${fmtS(C.median(t1))}${spread(t1)}`, peer: p ? `${fmtS(pm)}${spread(p.seconds)}` : '—', ratio: ratio(C.median(t1), pm) });
         R.rows.push({ label: '(b) the same — ParallelGradient, 2 worker threads', ours: `${fmtS(C.median(t2))}${spread(t2)}`, peer: p ? `${fmtS(pm)} (as above)` : '—', ratio: ratio(C.median(t2), pm) });
         R.train1 = C.median(t1);

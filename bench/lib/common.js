@@ -146,7 +146,8 @@ function busyProcesses() {
   const mine = new Set([process.pid, process.ppid]);
   return r.stdout.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/)).map((f) => ({
     pid: +f[0], ppid: +f[1], cpu: +f[2], etime: f[3], cmd: f.slice(4).join(' '),
-  })).filter((p) => p.cpu >= 20 && !mine.has(p.pid) && !mine.has(p.ppid) && !/\bps\b/.test(p.cmd.split(' ')[0]));
+  })).filter((p) => p.cpu >= 20 && !mine.has(p.pid) && !mine.has(p.ppid) && !/\bps\b/.test(p.cmd.split(' ')[0])
+    && !/<defunct>/.test(p.cmd)); // a zombie uses no CPU (ps's pcpu is its lifetime average)
 }
 
 /** Peak RSS of this process in MB: VmHWM from /proc/self/status, else process.resourceUsage().maxRSS. */
