@@ -153,7 +153,8 @@ export class OnnxUNet implements Denoiser {
   }
 
   /**
-   * The fused refine-step session for one swap and input shape (exported and created on first use; at most 4 kept).
+   * The fused refine-step session for one swap and input shape (exported and created on first use; the 2 most recently
+   * created are kept: each holds a copy of the weights, ~0.5 GB for the palette UNet).
    * The graph has the shape fixed: with every shape known, onnxruntime folds the additions and activations after the
    * per-part convolutions into its blocked convolutions (a refinement runs hundreds of steps at one size).
    */
@@ -162,7 +163,7 @@ export class OnnxUNet implements Denoiser {
     const key = JSON.stringify([swap.fraction, swap.atHm1, swap.atH, n, h, w]);
     let entry = this.refineSessions.get(key);
     if (!entry) {
-      if (this.refineSessions.size >= 4) {
+      if (this.refineSessions.size >= 2) {
         const [oldKey, old] = this.refineSessions.entries().next().value!;
         this.refineSessions.delete(oldKey);
         void old.session.then((s) => s.release(), () => undefined);
