@@ -26,9 +26,9 @@ import type { WeightMap } from '../tfjs/network';
 import { noiseLevelFor, writeUNetInput } from '../tfjs/unet-model';
 import { ModelCard, readModel } from '../io/model-io';
 import {
-  buildOnnxRefineModel, exportNetworkToOnnx, ONNX_NAMES, ONNX_REFINE_NAMES, OnnxPartName, onnxPartSignature, OnnxRefineSwap,
+  buildOnnxModel, buildOnnxRefineModel, exportNetworkToOnnx, ONNX_NAMES, ONNX_REFINE_NAMES, OnnxPartName, onnxPartSignature, OnnxRefineSwap,
 } from './export';
-import { encodeOnnxModel } from './proto';
+import { encodeOnnxModel, OnnxModel } from './proto';
 import { loadOrtSession, OrtFeed, OrtLoadOptions, OrtSession } from './ort';
 
 /** Default intra-op threads of OnnxUNet sessions. */
@@ -44,7 +44,7 @@ export interface OnnxUNetOptions {
   intraOpNumThreads?: number;
   /** Other onnxruntime session options (providers, optimisation level, log level). */
   session?: Omit<OrtLoadOptions, 'intraOpNumThreads' | 'name'>;
-  /** Create all sessions at once instead of on first use. */
+  /** Create the part sessions (encoder, middle, decoder) at once instead of on first use. */
   eager?: boolean;
   /** Name for logs. */
   name?: string;
@@ -90,8 +90,8 @@ export class OnnxUNet implements Denoiser {
   /** Declared graph inputs per part (`noise` only where the graph uses it). */
   private readonly inputNames: Record<OnnxPartName, Set<string>>;
   private readonly sessions: Partial<Record<OnnxPartName, Promise<OrtSession>>> = {};
-  /** Fused refine-step sessions by swap and input shape (see {@link predictSwapped}). */
-  private readonly refineSessions = new Map<string, { session: Promise<OrtSession>; usesNoise: boolean }>();
+  /** Fixed-shape sessions: the fused refine step by swap and shape ({@link predictSwapped}), `full` by shape. */
+  private readonly shapedSessions = new Map<string, { session: Promise<OrtSession>; usesNoise: boolean }>();
   private refineOut?: Tensor4;
   private readonly pool = new BufferPool();
   private noiseBuf = new Float32Array(0);
@@ -115,7 +115,7 @@ export class OnnxUNet implements Denoiser {
     this.inputNames = { encoder: names('encoder'), middle: names('middle'), decoder: names('decoder'), full: names('full') };
   }
 
-  /** Build from a config (weights given, or seeded init); with `eager`, every session is created before returning. */
+  /** Build from a config (weights given, or seeded init); with `eager`, the part sessions are created before returning. */
   static async create(config: UNetSpec | UNetConfig, options: OnnxUNetOptions = {}): Promise<OnnxUNet> {
     const cfg = resolveUNetConfig(config);
     const def = defineUNet(cfg);
@@ -126,8 +126,11 @@ export class OnnxUNet implements Denoiser {
     return model;
   }
 
-  /** Create the sessions of the given parts now (default all four). */
-  async prepare(parts: readonly OnnxPartName[] = ['full', 'encoder', 'middle', 'decoder']): Promise<void> {
+  /**
+   * Create the sessions of the given parts (symbolic shapes) now; default the refiner's three parts. `predict` and
+   * `predictSwapped` use fixed-shape graphs, created for each input size on first use.
+   */
+  async prepare(parts: readonly OnnxPartName[] = ['encoder', 'middle', 'decoder']): Promise<void> {
     for (const p of parts) await this.session(p);
   }
 
@@ -153,37 +156,41 @@ export class OnnxUNet implements Denoiser {
   }
 
   /**
-   * The fused refine-step session for one swap and input shape (exported and created on first use; the 2 most recently
-   * created are kept: each holds a copy of the weights, ~0.5 GB for the palette UNet).
-   * The graph has the shape fixed: with every shape known, onnxruntime folds the additions and activations after the
-   * per-part convolutions into its blocked convolutions (a refinement runs hundreds of steps at one size).
+   * A session of a graph exported with its input shape fixed — the fused refine step (per swap) and `full` — created
+   * on first use; the 3 most recently created are kept (each holds a copy of the weights, ~0.5 GB for the palette
+   * UNet). With every shape known, onnxruntime folds the additions and activations after the per-part convolutions
+   * into its blocked convolutions (a refinement or a sampler runs hundreds of steps at one size).
    */
-  private refineSession(swap: OnnxRefineSwap, n: number, h: number, w: number): { session: Promise<OrtSession>; usesNoise: boolean } {
+  private shapedSession(key: string, build: () => OnnxModel, file: string): { session: Promise<OrtSession>; usesNoise: boolean } {
     if (this.disposed) throw new ModelError(`${this.name} was disposed`);
-    const key = JSON.stringify([swap.fraction, swap.atHm1, swap.atH, n, h, w]);
-    let entry = this.refineSessions.get(key);
+    let entry = this.shapedSessions.get(key);
     if (!entry) {
-      if (this.refineSessions.size >= 2) {
-        const [oldKey, old] = this.refineSessions.entries().next().value!;
-        this.refineSessions.delete(oldKey);
+      if (this.shapedSessions.size >= 3) {
+        const [oldKey, old] = this.shapedSessions.entries().next().value!;
+        this.shapedSessions.delete(oldKey);
         void old.session.then((s) => s.release(), () => undefined);
       }
-      const model = buildOnnxRefineModel(this.def, this.weights, swap, { name: this.name, fixedShape: { n, h, w } });
-      const usesNoise = (model.graph?.input ?? []).some((v) => v.name === ONNX_REFINE_NAMES.noise);
+      const model = build();
+      const usesNoise = (model.graph?.input ?? []).some((v) => v.name === ONNX_NAMES.noise);
       const session = loadOrtSession(encodeOnnxModel(model), {
         // one session runs step after step: idle threads spin-wait for the next operator instead of sleeping
-        // (2-core VM, 256² step: 66–72 vs 120–146 ms when the host is contended — waking a sleeping thread for each
-        // operator is slow then — and 52–66 vs 55–69 ms when it is quiet)
+        // (2-core VM, 256² refine step: 66–72 vs 120–146 ms when the host is contended — waking a sleeping thread for
+        // each operator is slow then — and 52–66 vs 55–69 ms when it is quiet)
         allowSpinning: true,
         ...this.options.session,
         intraOpNumThreads: this.options.intraOpNumThreads ?? ONNX_UNET_DEFAULT_THREADS,
-        name: `${this.name} refine.onnx`,
+        name: `${this.name} ${file}`,
       });
       const e = { session, usesNoise };
-      session.catch(() => { if (this.refineSessions.get(key) === e) this.refineSessions.delete(key); });
-      this.refineSessions.set(key, (entry = e));
+      session.catch(() => { if (this.shapedSessions.get(key) === e) this.shapedSessions.delete(key); });
+      this.shapedSessions.set(key, (entry = e));
     }
     return entry;
+  }
+
+  private refineSession(swap: OnnxRefineSwap, n: number, h: number, w: number): { session: Promise<OrtSession>; usesNoise: boolean } {
+    return this.shapedSession(JSON.stringify(['refine', swap.fraction, swap.atHm1, swap.atH, n, h, w]),
+      () => buildOnnxRefineModel(this.def, this.weights, swap, { name: this.name, fixedShape: { n, h, w } }), 'refine.onnx');
   }
 
   /**
@@ -284,7 +291,9 @@ export class OnnxUNet implements Denoiser {
   private async forwardUnlocked(input: Tensor4, noise: number | ArrayLike<number>, out?: Tensor4): Promise<Tensor4> {
     this.checkSize(input.h, input.w);
     if (input.c !== this.def.shapes.inputChannels) throw new InputError(`input has ${input.c} channels, the network takes ${this.def.shapes.inputChannels}`);
-    const s = await this.session('full');
+    const { n, h, w } = input;
+    const s = await this.shapedSession(JSON.stringify(['full', n, h, w]),
+      () => buildOnnxModel(this.def, this.weights, 'full', { name: this.name, fixedShape: { n, h, w } }), 'full.onnx').session;
     const dims = dimsOf(input.n, this.def.shapes.outputChannels, input.h, input.w);
     const target = out && out.n === dims[0] && out.c === dims[1] && out.h === dims[2] && out.w === dims[3] ? out : new Tensor4(dims);
     const feeds: Record<string, OrtFeed> = { [ONNX_NAMES.input]: { dims: [...input.shape], data: input.data } };
@@ -462,9 +471,9 @@ export class OnnxUNet implements Denoiser {
     if (this.disposed) return;
     this.disposed = true;
     await this.lock; // let runs in flight finish
-    const all = [...Object.values(this.sessions), ...[...this.refineSessions.values()].map((e) => e.session)];
+    const all = [...Object.values(this.sessions), ...[...this.shapedSessions.values()].map((e) => e.session)];
     for (const k of Object.keys(this.sessions)) delete this.sessions[k as OnnxPartName];
-    this.refineSessions.clear();
+    this.shapedSessions.clear();
     this.pool.clear();
     for (const s of all) await (await s!.catch(() => undefined))?.release();
   }
