@@ -16,7 +16,7 @@
  * (asymmetric, floor, scales 2); dense → Gemm (transB); timestepEmbedding → Mul + Cos/Sin + Concat; tile → Unsqueeze
  * + Expand to [N, D, H, W]; attention → 1×1 Conv (qkv) + Reshape [N, heads, 3, d, T] + Split + MatMul + Softmax +
  * MatMul + Reshape + 1×1 Conv (proj). A convolution whose input is a concat is written as a sum of convolutions over
- * the parts (and a tiled embedding part as a small tile expanded), see `GraphWriter.concatConv`.
+ * the parts (a tiled embedding's convolution emitted once per graph), see `GraphWriter.concatConv`.
  *
  * The refiner's fast path is a fourth kind of graph, {@link buildOnnxRefineModel}: the whole swapped step (two
  * encoder passes, the swaps, two middle passes, the decoder) in one graph with the swap fixed.
@@ -74,7 +74,7 @@ export interface OnnxExportOptions {
   /**
    * Fix the input batch size and image size (default: symbolic N, H, W). With every shape known, onnxruntime folds the
    * Adds of {@link GraphWriter.concatConv}'s per-part convolutions and the activations after them into its blocked
-   * convolutions; OnnxUNet creates one session per image size for the refine step.
+   * convolutions; OnnxUNet exports its refine-step and `full` graphs this way, one session per image size.
    */
   fixedShape?: { n: number; h: number; w: number };
 }
@@ -279,11 +279,6 @@ class GraphWriter {
    * when something other than a convolution that {@link concatConv} decomposes reads it.
    */
   private readonly deferred = new Map<string, { op: NetOp; inputs: Map<string, string>; suffix: string; name?: string }>();
-
-  private isDeferredValue(v: string): boolean {
-    const n = this.env.get(v);
-    return n !== undefined && this.deferred.has(n);
-  }
 
   /** The ONNX name of an env entry, emitting a deferred op (with the inputs and name suffix it was deferred with). */
   private resolve(n: string): string {

@@ -4,10 +4,10 @@
  *
  * The ONNX graphs are exported in memory from the model's {@link NetworkDef} and weights (no files are cached: the
  * export is a copy of the weights into protobuf bytes, fast next to session creation, and can never go stale).
- * Sessions are created lazily, each on first use: `full` (x, noise → output) for `predict`, `encoder`, `middle`,
- * `decoder` for the parts API (inputs and outputs live in JavaScript typed arrays between the parts, where a caller
- * can swap channels), and one fused `refine` graph per swap setting for {@link OnnxUNet.predictSwapped}, the path the
- * refiner takes (one onnxruntime run per step).
+ * Sessions are created lazily, each on first use: `encoder`, `middle`, `decoder` for the parts API (inputs and
+ * outputs live in JavaScript typed arrays between the parts, where a caller can swap channels); `full` (x, noise →
+ * output) for `predict` and one fused `refine` graph per swap setting for {@link OnnxUNet.predictSwapped} (the path
+ * the refiner takes, one onnxruntime run per step), both exported with the input size fixed, per size.
  *
  * Buffers: `predict` returns a buffer reused by the next `predict` (core's Denoiser contract); the network input is
  * built into reused buffers; the encoder's outputs (h₋₁ and the skips, the large tensors) are written by
@@ -78,6 +78,10 @@ class BufferPool {
 }
 
 const dimsOf = (n: number, c: number, h: number, w: number): number[] => [n, c, h, w];
+
+/** `out` when it has exactly `dims`, else a new tensor (outputs reused from call to call). */
+const reuseOr = (out: Tensor4 | undefined, dims: number[]): Tensor4 =>
+  (out && out.n === dims[0] && out.c === dims[1] && out.h === dims[2] && out.w === dims[3] ? out : new Tensor4(dims));
 
 /**
  * A UNet (any {@link UNetConfig}) run by onnxruntime on Tensor4 values; see the file comment. Structurally a core
@@ -215,14 +219,9 @@ export class OnnxUNet implements Denoiser {
         [ONNX_REFINE_NAMES.input]: { dims: inDims, data: data.subarray(0, half) },
         [ONNX_REFINE_NAMES.guideInput]: { dims: inDims, data: data.subarray(half) },
       };
-      if (usesNoise) {
-        if (this.noiseBuf.length !== n) this.noiseBuf = new Float32Array(n);
-        this.noiseBuf.fill(this.noiseLevel(step));
-        feeds[ONNX_REFINE_NAMES.noise] = { dims: [n], data: this.noiseBuf };
-      }
+      if (usesNoise) this.feedNoise(feeds, n, this.noiseLevel(step));
       const dims = dimsOf(n, this.def.shapes.outputChannels, xt.h, xt.w);
-      const o = this.refineOut;
-      const target = o && o.n === dims[0] && o.c === dims[1] && o.h === dims[2] && o.w === dims[3] ? o : new Tensor4(dims);
+      const target = reuseOr(this.refineOut, dims);
       await s.run(feeds, [ONNX_REFINE_NAMES.output], { into: { [ONNX_REFINE_NAMES.output]: { dims, data: target.data } } });
       this.refineOut = target;
       return target;
@@ -268,7 +267,11 @@ export class OnnxUNet implements Denoiser {
 
   /** The `noise` feed (when the part's graph declares it). */
   private addNoise(part: OnnxPartName, feeds: Record<string, OrtFeed>, n: number, level: number | ArrayLike<number>): void {
-    if (!this.inputNames[part].has(ONNX_NAMES.noise)) return;
+    if (this.inputNames[part].has(ONNX_NAMES.noise)) this.feedNoise(feeds, n, level);
+  }
+
+  /** `feeds.noise` = one level per image, in a reused buffer. */
+  private feedNoise(feeds: Record<string, OrtFeed>, n: number, level: number | ArrayLike<number>): void {
     if (typeof level !== 'number' && level.length !== n) throw new InputError(`${n} images but ${level.length} noise levels`);
     if (this.noiseBuf.length !== n) this.noiseBuf = new Float32Array(n);
     if (typeof level === 'number') this.noiseBuf.fill(level);
@@ -295,7 +298,7 @@ export class OnnxUNet implements Denoiser {
     const s = await this.shapedSession(JSON.stringify(['full', n, h, w]),
       () => buildOnnxModel(this.def, this.weights, 'full', { name: this.name, fixedShape: { n, h, w } }), 'full.onnx').session;
     const dims = dimsOf(input.n, this.def.shapes.outputChannels, input.h, input.w);
-    const target = out && out.n === dims[0] && out.c === dims[1] && out.h === dims[2] && out.w === dims[3] ? out : new Tensor4(dims);
+    const target = reuseOr(out, dims);
     const feeds: Record<string, OrtFeed> = { [ONNX_NAMES.input]: { dims: [...input.shape], data: input.data } };
     this.addNoise('full', feeds, input.n, noise);
     await s.run(feeds, [ONNX_NAMES.output], { into: { [ONNX_NAMES.output]: { dims, data: target.data } } });
@@ -381,7 +384,7 @@ export class OnnxUNet implements Denoiser {
     const s = await this.session('decoder');
     const bf = this.def.shapes.bottleneckFactor;
     const dims = dimsOf(h.n, this.def.shapes.outputChannels, h.h * bf, h.w * bf);
-    const target = out && out.n === dims[0] && out.c === dims[1] && out.h === dims[2] && out.w === dims[3] ? out : new Tensor4(dims);
+    const target = reuseOr(out, dims);
     const feeds: Record<string, OrtFeed> = { [ONNX_NAMES.hMid]: { dims: [...h.shape], data: h.data } };
     skips.values.forEach((v, i) => { feeds[ONNX_NAMES.skip(i)] = v; });
     this.addNoise('decoder', feeds, h.n, noise);
