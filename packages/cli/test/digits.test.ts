@@ -15,7 +15,7 @@ import { ConfigErrors } from '../src/config/load';
 import { classifierEvalCommand, classifierTrainCommand, loadLabelledImages } from '../src/commands/classifier';
 import { evalCommand } from '../src/commands/eval';
 import { idxCommand } from '../src/commands/idx';
-import { parseEvalConfig } from '../src/eval/parse';
+import { metricColumns, parseEvalConfig } from '../src/eval/parse';
 
 /**
  * `n` 12x12 "digits" of 3 classes: a bright 6-pixel horizontal (0), vertical (1) or diagonal (2) line at a random
@@ -126,6 +126,15 @@ describe('classifier + classify metric', () => {
     const err = await classifierTrainCommand({ images: train, labels: path.join(train, 'labels.csv'), out: path.join(tmp.dir, 'bad'), epochs: 0, limit: 10 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigErrors).errors[0].path).toBe('--epochs');
+    const nested = await classifierTrainCommand({ images: train, labels: path.join(train, 'labels.csv'), out: path.join(tmp.dir, 'bad'), conv: [0], limit: 10 }).catch((e: unknown) => e);
+    expect((nested as ConfigErrors).errors[0].path).toBe('--conv[0]');
+    // a value taken from the data (the class count from the labels) is blamed on the labels file, not on a flag
+    const huge = path.join(tmp.dir, 'huge.csv');
+    const rows = (await fs.readFile(path.join(train, 'labels.csv'), 'utf8')).trim().split('\n');
+    await fs.writeFile(huge, [rows[0], ...rows.slice(1).map((r) => `${r.split(',')[0]},20000`)].join('\n') + '\n');
+    const data = await classifierTrainCommand({ images: train, labels: huge, out: path.join(tmp.dir, 'bad'), limit: 10 }).catch((e: unknown) => e);
+    expect(data).toBeInstanceOf(InputError);
+    expect((data as Error).message).toMatch(/huge\.csv: classes .*10000/);
   });
 
   it('scores each result 1/0 by the classifier: unfilled vs mean fill on small holes, mean = recognised share', async () => {
@@ -177,5 +186,17 @@ describe('classifier + classify metric', () => {
     expect(err).toBeInstanceOf(ConfigErrors);
     expect((err as ConfigErrors).errors.map((e) => e.path)).toEqual(['metrics[1].model', 'metrics[1].labels']);
     expect((err as Error).message).toMatch(/cannot read classifier card .*no-such-model/);
+    // a second classifier (other labels) is its own column; labels missing an image's stem are found before any work
+    const partial = path.join(tmp.dir, 'test-partial.csv');
+    await fs.writeFile(partial, 'stem,label\n360,1\n');
+    const two = [{ name: 'classify', model: 'clf', labels: 'test/labels.csv' }, 'psnr', { name: 'classify', model: 'clf', labels: 'test-partial.csv' }];
+    expect(metricColumns(parseEvalConfig({ ...base, metrics: two }).config.metrics).map((c) => c.key))
+      .toEqual(['classify', 'psnr_hole', 'classify_2']);
+    expect(metricColumns(parseEvalConfig({ ...base, metrics: [two[0], two[0]] }).config.metrics).map((c) => c.key)).toEqual(['classify']);
+    await fs.writeFile(cfg, YAML.stringify({ ...base, metrics: two, output: 'bad-out' }));
+    const missing = await evalCommand({ config: cfg, quiet: true }, cliContainer()).catch((e: unknown) => e);
+    expect((missing as ConfigErrors).errors.map((e) => e.path)).toEqual(['metrics[2].labels']);
+    expect((missing as Error).message).toMatch(/test-partial\.csv has no label for image 361, 362, 363, … \(59 in all\)/);
+    await expect(fs.stat(path.join(tmp.dir, 'bad-out'))).rejects.toThrow();
   });
 });

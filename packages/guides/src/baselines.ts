@@ -7,7 +7,7 @@
  * - `constant`: every hole pixel gets one value (−1 black, 0 mid grey, 1 white): the masked input left unfilled.
  */
 import { z } from 'zod';
-import { Tensor4 } from '@diff2s/core';
+import { applyMask, Tensor4 } from '@diff2s/core';
 import type { Guide, GuideContext, GuideOptions, RegistryEntry, SizeSupport } from '@diff2s/core';
 import { runPerImage } from './common';
 
@@ -158,12 +158,7 @@ export class ConstantGuide implements Guide {
   readonly sizes: SizeSupport = { min: 1, max: Infinity, multiple: 1, fullMask: true };
   constructor(readonly value: number) {}
   async inpaint(image: Tensor4, mask: Tensor4, options: GuideOptions): Promise<Tensor4> {
-    return runPerImage(image, mask, options, { guide: this.name, fullMask: true, sizes: this.sizes }, (img, m) => {
-      const out = img.clone();
-      const hw = out.h * out.w;
-      for (let c = 0; c < out.c; c++) for (let p = 0; p < hw; p++) if (m.data[p] >= 0.5) out.data[c * hw + p] = this.value;
-      return out;
-    });
+    return runPerImage(image, mask, options, { guide: this.name, fullMask: true, sizes: this.sizes }, (img, m) => applyMask(img, m, this.value));
   }
 }
 

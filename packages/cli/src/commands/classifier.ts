@@ -4,7 +4,7 @@
  * The eval's `classify` metric scores inpainted images with a classifier trained here.
  */
 import {
-  ClassifierArch, ClassifierTrainOptions, ConfigError, InputError, Tensor4, loadClassifier, readImage, readLabelsCsv,
+  ClassifierArch, ClassifierTrainOptions, ConfigError, formatZodIssue, InputError, joinPath, Tensor4, loadClassifier, readImage, readLabelsCsv,
   saveClassifier, trainClassifier, type ClassifierEpoch,
 } from '@diff2s/core';
 import type { z } from 'zod';
@@ -15,7 +15,6 @@ import { pairInputs } from '../inputs';
 export interface LabelledImages {
   images: Tensor4;
   labels: number[];
-  stems: string[];
 }
 
 /**
@@ -27,12 +26,11 @@ export async function loadLabelledImages(dir: string, labelsFile: string, limit?
   const labels = await readLabelsCsv(labelsFile);
   let { pairs } = await pairInputs(dir);
   if (limit !== undefined) pairs = pairs.slice(0, limit);
-  const out: LabelledImages = { images: new Tensor4([1, 1, 1, 1]), labels: [], stems: [] };
+  const out: number[] = [];
   for (const p of pairs) {
     const label = labels.get(p.stem);
     if (label === undefined) throw new InputError(`${labelsFile} has no label for image ${p.stem} (${p.image})`, labelsFile);
-    out.labels.push(label);
-    out.stems.push(p.stem);
+    out.push(label);
   }
   let batch: Tensor4 | undefined;
   const BATCH = 32;
@@ -49,8 +47,7 @@ export async function loadLabelledImages(dir: string, labelsFile: string, limit?
     });
   }
   if (!batch) throw new InputError(`no images in ${dir}`, dir);
-  out.images = batch;
-  return out;
+  return { images: batch, labels: out };
 }
 
 /** Flags of `diff2s classifier train`. */
@@ -71,8 +68,7 @@ export interface ClassifierTrainFlags {
   /** Conv stage widths, e.g. [8, 16]. */
   conv?: number[];
   hidden?: number;
-  classes?: number;
-  onEpoch?: (e: ClassifierEpoch, testAccuracy?: number) => void;
+  onEpoch?: (e: ClassifierEpoch) => void;
 }
 
 /** What `diff2s classifier train` did. */
@@ -86,12 +82,20 @@ export interface ClassifierTrainSummary {
   parameters: number;
 }
 
-function flagErrors<T>(schema: z.ZodType<T>, value: unknown): T {
+/**
+ * Parse flags (and values taken from the data) with a core schema: a flag's problem is a config error at `--flag`; a
+ * data-derived value's (`fromData`: key → the file or folder it came from) an {@link InputError} naming that file.
+ */
+function flagErrors<T>(schema: z.ZodType<T>, value: unknown, fromData: Record<string, string> = {}): T {
   const r = schema.safeParse(value, { reportInput: true });
-  if (!r.success) {
-    throw new ConfigErrors(r.error.issues.map((i) => new ConfigError(i.message, `--${String(i.path[0] ?? '')}`)));
+  if (r.success) return r.data;
+  const what = (issue: (typeof r.error.issues)[number]) => formatZodIssue({ ...issue, path: [] }).message; // without "(at …)"
+  for (const issue of r.error.issues) {
+    const key = String(issue.path[0] ?? '');
+    const file = fromData[key];
+    if (file !== undefined) throw new InputError(`${file}: ${key} ${what(issue)}`, file);
   }
-  return r.data;
+  throw new ConfigErrors(r.error.issues.map((i) => new ConfigError(what(i), `--${joinPath('', i.path as PropertyKey[])}`)));
 }
 
 function defined(o: Record<string, unknown>): Record<string, unknown> {
@@ -105,8 +109,9 @@ function defined(o: Record<string, unknown>): Record<string, unknown> {
 export async function classifierTrainCommand(f: ClassifierTrainFlags): Promise<ClassifierTrainSummary> {
   const train = await loadLabelledImages(f.images, f.labels, f.limit);
   const { images } = train;
-  const classes = f.classes ?? Math.max(10, Math.max(...train.labels) + 1);
-  const arch = flagErrors(ClassifierArch, defined({ width: images.w, height: images.h, channels: images.c, classes, conv: f.conv, hidden: f.hidden }));
+  const classes = train.labels.reduce((a, y) => Math.max(a, y + 1), 10);
+  const arch = flagErrors(ClassifierArch, defined({ width: images.w, height: images.h, channels: images.c, classes, conv: f.conv, hidden: f.hidden }),
+    { width: f.images, height: f.images, channels: f.images, classes: f.labels });
   const options = flagErrors(ClassifierTrainOptions, defined({ epochs: f.epochs, batch: f.batch, lr: f.lr, shift: f.shift, seed: f.seed }));
   const test = f.testImages ? await loadLabelledImages(f.testImages, f.testLabels ?? f.labels) : undefined;
   const res = trainClassifier(arch, images, train.labels, options, (e) => f.onEpoch?.(e));

@@ -155,7 +155,7 @@ export async function evalCommand(flags: EvalFlags, container: Diff2sContainer):
   }
   const dataset = await resolveDataset(config.dataset, baseDir);
   await validateRuns(runs, dataset.items, baseDir, container);
-  const classifiers = await loadClassifyScorers(columns, config.metrics, baseDir);
+  const classifiers = await loadClassifyScorers(columns, dataset.items.map((it) => stemOf(it.image)), baseDir);
   const outputDir = flags.out !== undefined ? path.resolve(process.cwd(), flags.out) : resolvePath(baseDir, config.output);
   await fs.mkdir(path.join(outputDir, 'plots'), { recursive: true });
   const log = (m: string) => {
@@ -218,7 +218,8 @@ export async function evalCommand(flags: EvalFlags, container: Diff2sContainer):
           await old?.dispose();
           pipeline = await composePipeline(cfg, baseDir, container);
           pipelineKey = key;
-          if (!summary) summary = key ? pipeline.summary.split(stemOf(item.image)).join('{stem}') : pipeline.summary;
+          // the summary names the model path: show the run's own (with `{stem}`), not this image's
+          if (!summary) summary = key && cfg.model ? pipeline.summary.replace(`model ${cfg.model.path}`, `model ${run.pipeline.model!.path}`) : pipeline.summary;
         }
         return pipeline;
       };

@@ -4,7 +4,7 @@
  * summary's mean is then the share of results recognised as their true class (seed 001's question: are the
  * inpainted digits still the right digits?).
  */
-import { ConfigError, InputError, ModelError, Tensor4, loadClassifier, readLabelsCsv, type ImageClassifier } from '@diff2s/core';
+import { ConfigError, InputError, Tensor4, loadClassifier, readLabelsCsv, type ImageClassifier } from '@diff2s/core';
 import { ConfigErrors, resolvePath } from '../config/load';
 import type { MetricColumn } from './parse';
 
@@ -26,7 +26,7 @@ export class ClassifyScorer {
 
   /** The predicted class of image 0 of `result`. */
   predict(result: Tensor4): number {
-    return this.model.predict(result.slice(0))[0];
+    return this.model.predict(result.n === 1 ? result : result.slice(0))[0];
   }
 
   /** 1 when image 0 of `result` is predicted as the label of `stem`, else 0. */
@@ -37,16 +37,16 @@ export class ClassifyScorer {
 }
 
 /**
- * Load the classifier and labels of every `classify` column (paths relative to the config's folder), keyed by column.
- * Problems are config errors at `metrics[i].model` / `metrics[i].labels` (exit 2 before any image is processed).
+ * Load the classifier and labels of every `classify` column (paths relative to the config's folder), keyed by column,
+ * and check that the labels cover every image stem of the dataset. Problems are config errors at `metrics[i].model` /
+ * `metrics[i].labels` (exit 2 before any image is processed).
  */
-export async function loadClassifyScorers(columns: MetricColumn[], metrics: readonly unknown[], baseDir: string): Promise<Map<string, ClassifyScorer>> {
+export async function loadClassifyScorers(columns: MetricColumn[], stems: readonly string[], baseDir: string): Promise<Map<string, ClassifyScorer>> {
   const out = new Map<string, ClassifyScorer>();
   const errors: ConfigError[] = [];
   for (const col of columns) {
     if (col.metric !== 'classify') continue;
-    const i = metrics.findIndex((m) => m === 'classify' || (typeof m === 'object' && m !== null && (m as { name?: string }).name === 'classify'));
-    const at = `metrics[${Math.max(0, i)}]`;
+    const at = `metrics[${col.index}]`;
     const modelPath = resolvePath(baseDir, col.spec.model ?? '');
     const labelsPath = resolvePath(baseDir, col.spec.labels ?? '');
     let model: ImageClassifier | undefined;
@@ -54,11 +54,16 @@ export async function loadClassifyScorers(columns: MetricColumn[], metrics: read
     try {
       model = (await loadClassifier(modelPath)).model;
     } catch (err) {
-      if (!(err instanceof InputError || err instanceof ModelError)) throw err;
+      if (!(err instanceof InputError)) throw err;
       errors.push(new ConfigError(err.message.split('\n')[0], `${at}.model`));
     }
     try {
       labels = await readLabelsCsv(labelsPath);
+      const missing = stems.filter((s) => !labels!.has(s));
+      if (missing.length) {
+        const some = missing.slice(0, 3).join(', ') + (missing.length > 3 ? `, … (${missing.length} in all)` : '');
+        errors.push(new ConfigError(`${labelsPath} has no label for image ${some}`, `${at}.labels`));
+      }
     } catch (err) {
       if (!(err instanceof InputError)) throw err;
       errors.push(new ConfigError(err.message.split('\n')[0], `${at}.labels`));

@@ -36,6 +36,8 @@ export interface MetricColumn {
   higherIsBetter: boolean;
   label: string;
   spec: MetricSpec;
+  /** Position of its entry in the config's `metrics` list (for messages: `metrics[i]`). */
+  index: number;
 }
 
 export interface ParsedEval {
@@ -75,23 +77,28 @@ function parseSchemaFor(raw: Record<string, unknown>) {
   });
 }
 
-/** The metric columns of a config, in order: `psnr_hole`, `psnr_image`, `boundary`, … (duplicates dropped). */
+/**
+ * The metric columns of a config, in order: `psnr_hole`, `psnr_image`, `boundary`, … (duplicates dropped; a `classify`
+ * entry with another classifier or labels gets its own column `classify_<i>`, i its position in the list).
+ */
 export function metricColumns(metrics: EvalConfig['metrics']): MetricColumn[] {
   const out: MetricColumn[] = [];
-  const seen = new Set<string>();
-  for (const m of metrics) {
+  const seen = new Map<string, string>(); // column key → its spec (JSON)
+  for (const [index, m] of metrics.entries()) {
     const spec: MetricSpec = typeof m === 'string' ? { name: m, region: 'hole' } : m;
     const whole = spec.name === 'boundary' || spec.name === 'classify'; // the mask border / the whole result
     const regions: (Region | undefined)[] = whole ? [undefined] : spec.region === 'both' ? ['hole', 'image'] : [spec.region];
     for (const region of regions) {
-      const key = region ? `${spec.name}_${region}` : spec.name;
+      let key = region ? `${spec.name}_${region}` : spec.name;
+      if (spec.name === 'classify' && seen.has(key) && seen.get(key) !== JSON.stringify(spec)) key = `classify_${index}`;
       if (seen.has(key)) continue;
-      seen.add(key);
+      seen.set(key, JSON.stringify(spec));
       const higherIsBetter = spec.name === 'psnr' || spec.name === 'ssim' || spec.name === 'classify';
       const unit = spec.name === 'psnr' ? ' (dB)' : '';
-      const title = spec.name === 'boundary' ? 'boundary consistency' : spec.name === 'classify' ? 'recognised (classifier)' : spec.name.toUpperCase();
+      const title = spec.name === 'boundary' ? 'boundary consistency'
+        : spec.name === 'classify' ? `recognised (classifier${key === 'classify' ? '' : ` of metrics[${index}]`})` : spec.name.toUpperCase();
       const label = `${title}${region ? ` ${region}` : ''}${unit} ${higherIsBetter ? '↑' : '↓'}`;
-      out.push({ key, metric: spec.name, region, higherIsBetter, label, spec });
+      out.push({ key, metric: spec.name, region, higherIsBetter, label, spec, index });
     }
   }
   return out;
