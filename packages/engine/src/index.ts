@@ -8,6 +8,8 @@ export * from './tfjs/gradients';
 export * from './net/def';
 export * from './net/unet';
 export * from './net/init';
+export * from './net/types';
+export * from './net/input';
 export * from './tfjs/ops';
 export * from './tfjs/network';
 export * from './tfjs/unet-model';

@@ -12,7 +12,7 @@ import { InputError, ModelError, writeFileAtomic, ModelFileError } from '@diff2s
 import type { NetworkDef } from '../net/def';
 import { shapeSize } from '../net/def';
 import { defineUNet, UNetConfig, resolveUNetConfig } from '../net/unet';
-import type { WeightMap } from '../tfjs/network';
+import type { WeightMap } from '../net/types';
 import type { BackendRequest } from '../tfjs/backend';
 import { NativeUNet } from '../tfjs/unet-model';
 

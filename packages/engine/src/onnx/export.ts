@@ -25,7 +25,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { ModelError, writeFileAtomic } from '@diff2s/core';
 import { NetOp, NetworkDef, opInputs, SECTION_ORDER, SectionName, shapeSize } from '../net/def';
-import type { WeightMap } from '../tfjs/network';
+import type { WeightMap } from '../net/types';
 import { engineVersion, readModel } from '../io/model-io';
 import {
   attribute, AttrValue, encodeOnnxModel, f32Bytes, i64Bytes, OnnxDataType, OnnxDimension, OnnxModel, OnnxNode, OnnxTensor,

@@ -21,9 +21,9 @@ import {
 } from '@diff2s/core';
 import type { NetworkDef } from '../net/def';
 import { initWeights } from '../net/init';
+import { buildUNetInput, noiseLevelFor, writeUNetInput } from '../net/input';
+import type { WeightMap } from '../net/types';
 import { defineUNet, imageInputChannels, isConditional, resolveUNetConfig, UNetConfig, UNetSpec } from '../net/unet';
-import type { WeightMap } from '../tfjs/network';
-import { noiseLevelFor, writeUNetInput } from '../tfjs/unet-model';
 import { ModelCard, readModel } from '../io/model-io';
 import {
   buildOnnxModel, buildOnnxRefineModel, exportNetworkToOnnx, ONNX_NAMES, ONNX_REFINE_NAMES, OnnxPartName, onnxPartSignature, OnnxRefineSwap,
@@ -211,8 +211,8 @@ export class OnnxUNet implements Denoiser {
       const { session, usesNoise } = this.refineSession(swap, n, xt.h, xt.w);
       const s = await session;
       const data = this.inputFor(2 * n, xt.h, xt.w);
-      this.fillInput(xt, cond, data, 0);
-      this.fillInput(guideT, cond, data, n);
+      writeUNetInput(this.config, xt, cond, data, 0);
+      writeUNetInput(this.config, guideT, cond, data, n);
       const inDims = [n, this.def.shapes.inputChannels, xt.h, xt.w];
       const half = data.length / 2;
       const feeds: Record<string, OrtFeed> = {
@@ -235,19 +235,8 @@ export class OnnxUNet implements Denoiser {
 
   /** The network input for (x_t, cond) as a new tensor (same layout as NativeUNet's `buildInput`). */
   buildInput(xt: Tensor4, cond?: Conditioning): Tensor4 {
-    const out = new Tensor4([xt.n, imageInputChannels(this.config), xt.h, xt.w]);
-    this.fillInput(xt, cond, out.data, 0);
-    return out;
+    return buildUNetInput(this.config, xt, cond);
   }
-
-  /**
-   * Write the network input for (x_t, cond) into `dst` starting at image `offset`: channels in
-   * `conditioning.inputs` order — x_t, x_m (as given, or zero in the hole), mask.
-   */
-  private fillInput(xt: Tensor4, cond: Conditioning | undefined, dst: Float32Array, offset: number): void {
-    writeUNetInput(this.config, xt, cond, dst, offset);
-  }
-
 
   /** A reused network-input buffer for `images` images of xt's size. */
   private inputFor(images: number, h: number, w: number): Float32Array {
@@ -310,7 +299,7 @@ export class OnnxUNet implements Denoiser {
     return this.exclusive(async () => {
       this.checkSize(xt.h, xt.w);
       const data = this.inputFor(xt.n, xt.h, xt.w);
-      this.fillInput(xt, cond, data, 0);
+      writeUNetInput(this.config, xt, cond, data, 0);
       const input = new Tensor4([xt.n, imageInputChannels(this.config), xt.h, xt.w], data);
       this.outBuf = await this.forwardUnlocked(input, this.noiseLevel(step), this.outBuf);
       return this.outBuf;
@@ -434,8 +423,8 @@ export class OnnxUNet implements Denoiser {
     assertSameShape(xt, guideT, 'guide x̄_t');
     const n = xt.n;
     const data = this.inputFor(2 * n, xt.h, xt.w);
-    this.fillInput(xt, cond, data, 0);
-    this.fillInput(guideT, cond, data, n);
+    writeUNetInput(this.config, xt, cond, data, 0);
+    writeUNetInput(this.config, guideT, cond, data, n);
     const level = this.noiseLevel(step);
     const enc = await this.runEncoder(data, 2 * n, xt.h, xt.w, level);
     try {

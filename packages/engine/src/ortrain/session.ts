@@ -11,7 +11,7 @@
 import * as fs from 'fs';
 import { InputError, ModelError, Tensor4 } from '@diff2s/core';
 import type { NetworkDef } from '../net/def';
-import type { TrainBatch } from '../tfjs/network';
+import type { TrainBatch } from '../net/types';
 import { loadOrtSession, OrtFeed, OrtSession } from '../onnx/ort';
 import { NchwcInfo, Tape } from './autodiff';
 import { buildTrainGraph, TrainGraph, TrainGraphMode } from './build';

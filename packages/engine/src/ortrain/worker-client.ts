@@ -9,7 +9,7 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { ModelError, Tensor4 } from '@diff2s/core';
 import type { NetworkDef } from '../net/def';
-import type { TrainBatch } from '../tfjs/network';
+import type { TrainBatch } from '../net/types';
 import type { OrtOptimizerState, OrtStepResult, OrtTrainerOptions } from './session';
 
 /** A batch as plain data (internal). */

@@ -6,7 +6,8 @@ import { parentPort } from 'worker_threads';
 import { Tensor4 } from '@diff2s/core';
 import { shapeSize } from '../net/def';
 import { initEngine } from '../tfjs/backend';
-import { TfjsNetwork, WeightMap } from '../tfjs/network';
+import type { WeightMap } from '../net/types';
+import { TfjsNetwork } from '../tfjs/network';
 import type { FromWorker, InitMessage, PlainTensor, ToWorker } from './protocol';
 
 let net: TfjsNetwork | undefined;

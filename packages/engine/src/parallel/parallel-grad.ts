@@ -18,7 +18,7 @@ import { InputError, ModelError, Tensor4 } from '@diff2s/core';
 import type { NetworkDef } from '../net/def';
 import { shapeSize } from '../net/def';
 import type { BackendInfo, BackendRequest } from '../tfjs/backend';
-import type { LossAndGrads, LossKind, TrainBatch, WeightMap } from '../tfjs/network';
+import type { LossAndGrads, LossKind, TrainBatch, WeightMap } from '../net/types';
 import type { FromWorker, GradMessage, PlainTensor, ToWorker } from './protocol';
 
 /** Options of {@link ParallelGradient.create}. */

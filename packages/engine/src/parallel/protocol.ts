@@ -1,5 +1,5 @@
 import type { NetworkDef } from '../net/def';
-import type { LossKind } from '../tfjs/network';
+import type { LossKind } from '../net/types';
 import type { BackendRequest, BackendInfo } from '../tfjs/backend';
 
 /** Messages between {@link ParallelGradient} and its workers (internal). */

@@ -6,10 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { InputError, ModelError, Tensor4 } from '@diff2s/core';
 import { NetOp, NetworkDef, SECTION_ORDER, SectionName, shapeSize } from '../net/def';
+import type { LossAndGrads, LossKind, TrainBatch, WeightMap } from '../net/types';
 import * as ops from './ops';
-
-/** Parameter values by name, canonical layouts (conv [Cout,Cin,KH,KW], dense [Out,In]), float32. */
-export type WeightMap = Map<string, Float32Array>;
 
 /** Values flowing through an execution, by name (images NHWC). */
 export type ValueEnv = Map<string, Tensor>;
@@ -119,27 +117,6 @@ export function fromNHWC(x: Tensor, out?: Tensor4): Tensor4 {
   } finally {
     nchw.dispose();
   }
-}
-
-/** A training batch for {@link TfjsNetwork.lossAndGrads} (all NCHW). */
-export interface TrainBatch {
-  /** Network input [N, inputChannels, H, W] (built with the model's conditioning layout). */
-  input: Tensor4;
-  /** Per-sample noise level fed to the embedding (t, ᾱ or √ᾱ per the config), length N. */
-  noise: Float32Array;
-  /** Regression target [N, outputChannels, H, W] (ε, x₀ or v). */
-  target: Tensor4;
-  /** Optional per-pixel loss weights, [N,1,H,W] (broadcast over channels) or [N,C,H,W] — e.g. the hole mask. */
-  weight?: Tensor4;
-}
-
-/** Loss of {@link TfjsNetwork.lossAndGrads}: Σ w·ℓ(pred − target) / (N·C·H·W), ℓ = square (`mse`) or abs (`l1`). */
-export type LossKind = 'mse' | 'l1';
-
-/** Loss value and gradients (canonical layouts) of one batch. */
-export interface LossAndGrads {
-  loss: number;
-  grads: WeightMap;
 }
 
 /**

@@ -3,8 +3,8 @@ import * as path from 'path';
 import {
   ConfigError, InputError, NoiseSchedule, Rng, Tensor4, generateMask, loadMask, readImage,
 } from '@diff2s/core';
-import { buildUNetInput, noiseLevelFor } from '../tfjs/unet-model';
-import type { TrainBatch } from '../tfjs/network';
+import { buildUNetInput, noiseLevelFor } from '../net/input';
+import type { TrainBatch } from '../net/types';
 import { isConditional, type UNetConfig } from '../net/unet';
 import type { TrainConfig } from './config';
 

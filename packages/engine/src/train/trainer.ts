@@ -5,7 +5,8 @@ import {
   CancelledError, ConfigError, Logger, NoiseSchedule, Rng, consoleLogger, createContainer, parseConfig, writeFileAtomic,
 } from '@diff2s/core';
 import { initEngine, describeBackend } from '../tfjs/backend';
-import { TfjsNetwork, type LossAndGrads, type TrainBatch, type WeightMap } from '../tfjs/network';
+import { TfjsNetwork } from '../tfjs/network';
+import type { LossAndGrads, TrainBatch, WeightMap } from '../net/types';
 import { defineUNet, resolveUNetConfig, type UNetConfig } from '../net/unet';
 import { initWeights } from '../net/init';
 import { shapeSize, type NetworkDef } from '../net/def';
