@@ -13,6 +13,7 @@ export * from './net/input';
 export * from './tfjs/ops';
 export * from './tfjs/network';
 export * from './tfjs/unet-model';
+export * from './tfjs/classifier';
 export * from './io/model-io';
 export * from './module';
 export * from './parallel/parallel-grad';

@@ -1,12 +1,12 @@
 /**
- * `diff2s classifier train|eval`: the project's own small image classifier (core's {@link trainClassifier}), trained
+ * `diff2s classifier train|eval`: the project's own small image classifier (the engine's tfjs {@link trainClassifier}), trained
  * on a folder of images with a labels CSV (stem,label, as `diff2s idx` writes), and its accuracy on another folder.
  * The eval's `classify` metric scores inpainted images with a classifier trained here.
  */
+import { ConfigError, formatZodIssue, InputError, joinPath, Tensor4, readImage, readLabelsCsv } from '@diff2s/core';
 import {
-  ClassifierArch, ClassifierTrainOptions, ConfigError, formatZodIssue, InputError, joinPath, Tensor4, loadClassifier, readImage, readLabelsCsv,
-  saveClassifier, trainClassifier, type ClassifierEpoch,
-} from '@diff2s/core';
+  ClassifierArch, ClassifierTrainOptions, loadClassifier, saveClassifier, trainClassifier, type ClassifierEpoch,
+} from '@diff2s/engine';
 import type { z } from 'zod';
 import { ConfigErrors } from '../config/load';
 import { pairInputs } from '../inputs';
@@ -114,7 +114,7 @@ export async function classifierTrainCommand(f: ClassifierTrainFlags): Promise<C
     { width: f.images, height: f.images, channels: f.images, classes: f.labels });
   const options = flagErrors(ClassifierTrainOptions, defined({ epochs: f.epochs, batch: f.batch, lr: f.lr, shift: f.shift, seed: f.seed }));
   const test = f.testImages ? await loadLabelledImages(f.testImages, f.testLabels ?? f.labels) : undefined;
-  const res = trainClassifier(arch, images, train.labels, options, (e) => f.onEpoch?.(e));
+  const res = await trainClassifier(arch, images, train.labels, options, (e) => f.onEpoch?.(e));
   const model = res.model;
   const trainAccuracy = model.accuracy(images, train.labels);
   const testAccuracy = test ? model.accuracy(test.images, test.labels) : undefined;

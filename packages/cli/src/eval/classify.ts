@@ -4,7 +4,8 @@
  * summary's mean is then the share of results recognised as their true class (seed 001's question: are the
  * inpainted digits still the right digits?).
  */
-import { ConfigError, InputError, Tensor4, loadClassifier, readLabelsCsv, type ImageClassifier } from '@diff2s/core';
+import { ConfigError, InputError, Tensor4, readLabelsCsv } from '@diff2s/core';
+import { loadClassifier, type ImageClassifier } from '@diff2s/engine';
 import { ConfigErrors, resolvePath } from '../config/load';
 import type { MetricColumn } from './parse';
 
