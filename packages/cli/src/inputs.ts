@@ -2,7 +2,8 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { InputError } from '@diff2s/core';
 
-const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff']);
+/** File extensions read as images when a folder is listed. */
+export const IMAGE_EXT: ReadonlySet<string> = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff']);
 
 /** One unit of work: an image and its mask file (undefined: alpha mask). */
 export interface InputPair {
@@ -19,13 +20,40 @@ async function isDir(p: string): Promise<boolean> {
   }
 }
 
-async function listImages(dir: string): Promise<string[]> {
+/** The image files of a folder (by extension, hidden files skipped), sorted by name, as paths. */
+export async function listImages(dir: string): Promise<string[]> {
   const names = (await fs.readdir(dir)).filter((n) => IMAGE_EXT.has(path.extname(n).toLowerCase()) && !n.startsWith('.'));
   return names.sort().map((n) => path.join(dir, n));
 }
 
+/** A file's name without folder and extension. */
 export function stemOf(file: string): string {
   return path.basename(file, path.extname(file));
+}
+
+/**
+ * The one rule pairing images with mask files: a mask matches the image of the same file stem; a mask named
+ * `<stem>_mask.*` or `<stem>-mask.*` (any case) also matches `<stem>`, unless a mask named exactly `<stem>.*` exists.
+ * Among masks of one stem, the first in `masks` order wins. Images in `images` order; those without a mask are
+ * returned in `unmatched`.
+ */
+export function matchMasksByStem(images: readonly string[], masks: readonly string[]): { matched: { image: string; mask: string }[]; unmatched: string[] } {
+  const exact = new Map<string, string>();
+  const suffixed = new Map<string, string>();
+  for (const m of masks) {
+    const s = stemOf(m);
+    if (!exact.has(s)) exact.set(s, m);
+    const base = s.replace(/[-_]mask$/i, '');
+    if (base !== s && !suffixed.has(base)) suffixed.set(base, m);
+  }
+  const matched: { image: string; mask: string }[] = [];
+  const unmatched: string[] = [];
+  for (const image of images) {
+    const mask = exact.get(stemOf(image)) ?? suffixed.get(stemOf(image));
+    if (mask) matched.push({ image, mask });
+    else unmatched.push(image);
+  }
+  return { matched, unmatched };
 }
 
 /**
@@ -39,19 +67,6 @@ export async function pairInputs(image: string, mask?: string): Promise<{ pairs:
   if (batch && images.length === 0) throw new InputError(`no images (.png .jpg .webp .tif) in folder ${image}`, image);
   if (!mask) return { pairs: images.map((f) => ({ stem: stemOf(f), image: f })), unmatched: [], batch };
   if (!(await isDir(mask))) return { pairs: images.map((f) => ({ stem: stemOf(f), image: f, mask })), unmatched: [], batch };
-  const masks = new Map<string, string>();
-  for (const m of await listImages(mask)) {
-    const s = stemOf(m);
-    masks.set(s, m);
-    const base = s.replace(/[-_]mask$/i, '');
-    if (base !== s && !masks.has(base)) masks.set(base, m);
-  }
-  const pairs: InputPair[] = [];
-  const unmatched: string[] = [];
-  for (const f of images) {
-    const m = masks.get(stemOf(f));
-    if (m) pairs.push({ stem: stemOf(f), image: f, mask: m });
-    else unmatched.push(f);
-  }
-  return { pairs, unmatched, batch };
+  const { matched, unmatched } = matchMasksByStem(images, await listImages(mask));
+  return { pairs: matched.map((p) => ({ stem: stemOf(p.image), ...p })), unmatched, batch };
 }

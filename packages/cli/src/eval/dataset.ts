@@ -8,10 +8,8 @@ import {
   ConfigError, InputError, Rng, Tensor4, generateMask, loadMask, readImage,
 } from '@diff2s/core';
 import { ConfigErrors, resolvePath } from '../config/load';
-import { stemOf } from '../inputs';
+import { listImages, matchMasksByStem, stemOf } from '../inputs';
 import type { CropRect, DatasetConfig } from './schema';
-
-const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff']);
 
 /** One dataset entry before loading. */
 export interface EvalItem {
@@ -55,11 +53,6 @@ async function statKind(p: string, keyPath: string): Promise<'dir' | 'file'> {
   }
 }
 
-async function listImages(dir: string): Promise<string[]> {
-  const names = (await fs.readdir(dir)).filter((n) => IMAGE_EXT.has(path.extname(n).toLowerCase()) && !n.startsWith('.'));
-  return names.sort().map((n) => path.join(dir, n));
-}
-
 /** Find the images and masks (no pixels read yet). Missing folders or files are config errors (exit 2). */
 export async function resolveDataset(ds: DatasetConfig, baseDir: string): Promise<ResolvedDataset> {
   const entries = Array.isArray(ds.images) ? ds.images : [ds.images];
@@ -85,20 +78,10 @@ export async function resolveDataset(ds: DatasetConfig, baseDir: string): Promis
   if ('dir' in m) {
     const dir = resolvePath(baseDir, m.dir);
     if ((await statKind(dir, 'dataset.masks.dir')) !== 'dir') throw new ConfigErrors([new ConfigError(`${dir} is not a folder`, 'dataset.masks.dir')]);
-    const masks = new Map<string, string>();
-    for (const f of await listImages(dir)) {
-      const s = stemOf(f);
-      masks.set(s, f);
-      const base = s.replace(/[-_]mask$/i, '');
-      if (base !== s && !masks.has(base)) masks.set(base, f);
-    }
-    const kept: EvalItem[] = [];
-    for (const it of items) {
-      const mf = masks.get(stemOf(it.image));
-      if (mf) kept.push({ ...it, mask: mf });
-      else unmatched.push(it.image);
-    }
-    items = kept;
+    const r = matchMasksByStem(items.map((it) => it.image), await listImages(dir));
+    const maskOf = new Map(r.matched.map((p) => [p.image, p.mask]));
+    items = items.filter((it) => maskOf.has(it.image)).map((it) => ({ ...it, mask: maskOf.get(it.image) }));
+    unmatched.push(...r.unmatched);
     maskText = `mask files from ${m.dir} (matched by file stem, ${ds.maskConvention})`;
   } else if ('file' in m) {
     const file = resolvePath(baseDir, m.file);
