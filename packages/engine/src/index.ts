@@ -1,6 +1,8 @@
 /**
- * @diff2s/engine — the compute engine (TensorFlow.js on wasm / tensorflow / cpu), the engine-neutral network
- * definitions (UNet builder), the tfjs network runner, model save/load and data-parallel gradients.
+ * @diff2s/engine — the compute engine: the engine-neutral network definitions (UNet builder, input layout, value
+ * types: net/), model folders (io/), the TensorFlow.js engine (tfjs/: backends, runner, data-parallel gradients),
+ * onnxruntime inference (onnx/) and training (ortrain/), the training job (train/), and the one place that picks an
+ * engine (engines.ts). See the package README.
  */
 export * from './tfjs/backend';
 export * from './tfjs/kernels';
@@ -10,13 +12,17 @@ export * from './net/unet';
 export * from './net/init';
 export * from './net/types';
 export * from './net/input';
+export * from './net/types';
+export * from './net/input';
 export * from './tfjs/ops';
 export * from './tfjs/network';
 export * from './tfjs/unet-model';
 export * from './tfjs/classifier';
 export * from './io/model-io';
 export * from './module';
-export * from './parallel/parallel-grad';
+export * from './engines';
+export * from './tfjs/parallel/parallel-grad';
+export * from './tfjs/train-engine';
 export * from './onnx';
 export * from './train';
 export * from './ortrain';

@@ -1,13 +1,11 @@
 import * as path from 'path';
 import { z } from 'zod';
 import type { Module } from '@diff2s/core';
-import { loadModel } from './io/model-io';
-import { loadOnnxModel, ONNX_UNET_DEFAULT_THREADS } from './onnx/onnx-unet';
-import { ortAvailability } from './onnx/ort';
+import { loadModel, type LoadedModel } from './engines';
 
 /**
  * Config of the `native` model loader: a model folder (relative paths resolve against the config's folder) and the
- * engine that runs it.
+ * engine that runs it ({@link loadModel} in engines.ts picks it).
  *
  * - `engine: 'onnx'` — onnxruntime-node (the graphs are exported from the model in memory; see `OnnxUNet`).
  * - `engine: 'tfjs'` — TensorFlow.js on `backend` (`auto`, `tensorflow`, `wasm`, `cpu`).
@@ -26,14 +24,6 @@ export const NativeModelLoaderConfig = z
   .strict();
 export type NativeModelLoaderConfig = z.infer<typeof NativeModelLoaderConfig>;
 
-/** The engine `auto` resolves to for a loader config (onnx when onnxruntime-node loads). */
-export async function resolveModelEngine(config: Pick<NativeModelLoaderConfig, 'engine' | 'backend'>): Promise<{ engine: 'tfjs' | 'onnx'; reason: string }> {
-  if (config.engine === 'tfjs' || config.engine === 'onnx') return { engine: config.engine, reason: 'requested' };
-  if (config.backend && config.backend !== 'auto') return { engine: 'tfjs', reason: `tfjs backend "${config.backend}" requested` };
-  const ort = await ortAvailability();
-  return ort.available ? { engine: 'onnx', reason: 'onnxruntime-node loads' } : { engine: 'tfjs', reason: `onnxruntime-node unavailable: ${ort.reason}` };
-}
-
 /**
  * The engine's DI module: registers the `native` model loader (a diff2s model folder → a {@link NativeUNet} on tfjs
  * or an {@link OnnxUNet} on onnxruntime; both are core Denoisers implementing the refiner's parts API, with `card`).
@@ -46,15 +36,12 @@ export const engineModule: Module = {
       description: 'diff2s native model folder (model.json + weights.json + weights.bin), run with onnxruntime or TensorFlow.js',
       configSchema: NativeModelLoaderConfig as unknown as z.ZodType<NativeModelLoaderConfig>,
       create: async (config, ctx) => {
-        const dir = path.resolve(ctx.baseDir, config.path);
-        const { engine, reason } = await resolveModelEngine(config);
-        ctx.logger.debug(`loading native model ${dir} on ${engine} (${reason})`);
-        if (engine === 'onnx') return loadOnnxModel(dir, { intraOpNumThreads: config.threads ?? ONNX_UNET_DEFAULT_THREADS });
-        return loadModel(dir, { backend: config.backend ?? 'auto' });
+        const { path: p, ...engine } = config;
+        return loadModel(path.resolve(ctx.baseDir, p), { ...engine, logger: ctx.logger });
       },
     });
   },
 };
 
 /** What the `native` model loader returns: the tfjs or the onnxruntime network (same surface), with its card. */
-export type AnyLoadedModel = import('./io/model-io').LoadedModel | import('./onnx/onnx-unet').LoadedOnnxModel;
+export type AnyLoadedModel = LoadedModel;

@@ -3,8 +3,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { createContainer, MemoryLogger, ModelFileError, Rng } from '@diff2s/core';
 import {
-  engineModule, initEngine, LoadedModel, loadModel, MANIFEST_FILE, MODEL_CARD_FILE, NativeUNet, readModelCard, saveModel,
-  WEIGHTS_FILE, WeightsManifest,
+  engineModule, initEngine, LoadedModel, loadModel, loadOnnxModel, loadTfjsModel, MANIFEST_FILE, MODEL_CARD_FILE, NativeUNet,
+  OnnxUNet, ortAvailability, readModelCard, resolveModelEngine, saveModel, WEIGHTS_FILE, WeightsManifest,
 } from '@diff2s/engine';
 import { randMask, randTensor, tinyGuided } from './helpers';
 
@@ -40,7 +40,8 @@ describe('save / load', () => {
     const bytes = await fs.readFile(path.join(folder, WEIGHTS_FILE));
     expect(bytes.byteLength).toBe(card.parameters * 4);
 
-    const loaded = await loadModel(folder);
+    const loaded = await loadModel(folder, { engine: 'tfjs' });
+    expect(loaded.engine).toBe('tfjs');
     const rng = new Rng('io');
     const xt = randTensor(rng, [2, 3, 8, 8]);
     const cond = { xm: randTensor(rng, [2, 3, 8, 8]), mask: randMask(rng, 2, 8, 8) };
@@ -96,8 +97,59 @@ describe('save / load', () => {
     expect(c.modelLoaders.names()).toContain('native');
     const loaded = (await c.modelLoaders.create('native', { path: 'm3', engine: 'tfjs' }, { container: c, baseDir: dir, logger: new MemoryLogger() })) as LoadedModel;
     expect(loaded).toBeInstanceOf(NativeUNet);
+    expect(loaded.engine).toBe('tfjs');
     expect(loaded.card.family).toBe('unet');
     loaded.dispose();
     expect(() => c.modelLoaders.create('native', { path: 'x', extra: 1 }, { container: c, baseDir: dir, logger: new MemoryLogger() })).toThrow(/unknown key/);
+  });
+
+  test('loadModel picks the engine like the native loader, and every loaded model says which engine it runs on', async () => {
+    const model = await NativeUNet.create(tinyGuided as never, { seed: 11 });
+    const folder = path.join(dir, 'm4');
+    await saveModel(folder, model);
+    const ort = await ortAvailability();
+    const rng = new Rng('engines');
+    const xt = randTensor(rng, [1, 3, 8, 8]);
+    const cond = { xm: randTensor(rng, [1, 3, 8, 8]), mask: randMask(rng, 1, 8, 8) };
+    const ref = (await model.predict(xt, step, cond)).clone();
+    model.dispose();
+
+    // engine: tfjs — NativeUNet (also via loadTfjsModel, the tfjs-only loader)
+    const tfjs = await loadModel(folder, { engine: 'tfjs' });
+    expect(tfjs).toBeInstanceOf(NativeUNet);
+    expect(tfjs.engine).toBe('tfjs');
+    const direct = await loadTfjsModel(folder);
+    expect(direct.engine).toBe('tfjs');
+    expect(Array.from((await direct.predict(xt, step, cond)).data)).toEqual(Array.from(ref.data));
+    tfjs.dispose();
+    direct.dispose();
+    // a tfjs backend other than auto (configs written before engines) keeps tfjs under auto
+    expect(await resolveModelEngine({ engine: 'auto', backend: 'wasm' })).toEqual({ engine: 'tfjs', reason: 'tfjs backend "wasm" requested' });
+    expect((await resolveModelEngine({})).engine).toBe(ort.available ? 'onnx' : 'tfjs');
+    const auto = await loadModel(folder, { backend: 'wasm' });
+    expect(auto.engine).toBe('tfjs');
+    await auto.dispose();
+    if (!ort.available) {
+      console.warn(`onnxruntime-node does not load here (${ort.reason}): the onnx half of this test is skipped`);
+      return;
+    }
+    // engine: onnx — OnnxUNet; auto picks it when onnxruntime loads; the registry loader goes through loadModel
+    const logger = new MemoryLogger();
+    for (const loaded of [
+      await loadModel(folder, { engine: 'onnx' }),
+      await loadModel(folder, { logger }),
+      await loadOnnxModel(folder),
+      (await createContainer(engineModule).modelLoaders.create('native', { path: 'm4' }, { container: createContainer(), baseDir: dir, logger })) as LoadedModel,
+    ]) {
+      expect(loaded).toBeInstanceOf(OnnxUNet);
+      expect(loaded.engine).toBe('onnx');
+      expect(loaded.card.family).toBe('unet');
+      const y = await loaded.predict(xt, step, cond);
+      let err = 0;
+      for (let i = 0; i < y.size; i++) err = Math.max(err, Math.abs(y.data[i] - ref.data[i]));
+      expect(err).toBeLessThan(1e-4);
+      await loaded.dispose();
+    }
+    expect(logger.messages.some((e) => /on onnx \(onnxruntime-node loads\)/.test(e.message))).toBe(true);
   });
 });

@@ -256,8 +256,10 @@ describe('train with engine: onnx', () => {
     const ma = await readModel(a), mb = await readModel(b);
     for (const p of ma.def.params) expect(relErr(mb.weights.get(p.name)!, ma.weights.get(p.name)!)).toBeLessThan(1e-4);
     // a model trained on onnx runs on the tfjs engine
-    const model = await loadModel(b);
+    const model = await loadModel(b, { engine: 'tfjs' });
+    expect(model.engine).toBe('tfjs');
     expect(model.card.training?.backend).toMatch(/onnxruntime/);
+    model.dispose();
     // resume the tfjs run's checkpoint on onnx (and the other way round): same config hash, same weight layout
     const more: number[] = [];
     const r = await train(cfg(a, 'onnx', 5), { resume: true, onProgress: (p) => more.push(p.step), logger });

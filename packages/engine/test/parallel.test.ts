@@ -2,7 +2,7 @@ import { Rng } from '@diff2s/core';
 import { initEngine, NativeUNet, ParallelGradient } from '@diff2s/engine';
 import { randMask, randTensor, relErr, tinyGuided } from './helpers';
 
-// The workers run the compiled dist/parallel/grad-worker.js: build first (`pnpm test` does; or `npx tsc -b packages/engine`).
+// The workers run the compiled dist/tfjs/parallel/grad-worker.js: build first (`pnpm test` does; or `npx tsc -b packages/engine`).
 test('worker-averaged gradient equals the full-batch gradient', async () => {
   await initEngine({ backend: 'wasm' });
   const model = await NativeUNet.create(tinyGuided as never, { seed: 21 });

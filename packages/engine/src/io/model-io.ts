@@ -1,5 +1,5 @@
 /**
- * Native model folders: `weights.bin` (float32 little-endian, parameters back to back), `weights.json` (manifest:
+ * Native model folders (engine-neutral: reading and writing only; `loadModel` in engines.ts runs one on an engine): `weights.bin` (float32 little-endian, parameters back to back), `weights.json` (manifest:
  * names, shapes, byte offsets) and `model.json` (the model card: preset, UNet config, schedule config, prediction
  * type, training data and steps, engine version). Writes are atomic (temp file + rename), the card last, so a folder
  * with a card is complete. Loading checks every parameter against the definition built from the card's config and
@@ -13,8 +13,6 @@ import type { NetworkDef } from '../net/def';
 import { shapeSize } from '../net/def';
 import { defineUNet, UNetConfig, resolveUNetConfig } from '../net/unet';
 import type { WeightMap } from '../net/types';
-import type { BackendRequest } from '../tfjs/backend';
-import { NativeUNet } from '../tfjs/unet-model';
 
 export const MODEL_CARD_FILE = 'model.json';
 export const WEIGHTS_FILE = 'weights.bin';
@@ -220,18 +218,3 @@ export async function readModel(dir: string): Promise<{ card: ModelCard; def: Ne
   }
   return { card, def, weights: decodeWeights(def, manifest, bytes, manifestFile) };
 }
-
-/** Options of {@link loadModel}. */
-export interface LoadModelOptions {
-  backend?: BackendRequest;
-}
-
-/** Load a model folder as a NativeUNet (a Denoiser with the refiner's parts API). */
-export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
-  const { card, weights } = await readModel(dir);
-  const model = await NativeUNet.create(card.config, { weights, backend: options.backend, name: `native:${path.basename(dir)}` });
-  return Object.assign(model, { card });
-}
-
-/** A loaded native model: the network plus its card. */
-export type LoadedModel = NativeUNet & { card: ModelCard };

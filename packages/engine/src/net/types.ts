@@ -47,7 +47,9 @@ export function weightViews(def: NetworkDef, flat: Float32Array): WeightMap {
  * Copy `weights` into flat storage in `def.params` order (into `out` when given, else a new array). Every parameter
  * must be present with its shape's size; errors name it.
  */
-export function flattenWeights(def: NetworkDef, weights: WeightMap, out = new Float32Array(paramCount(def))): Float32Array {
+export function flattenWeights(def: NetworkDef, weights: WeightMap): Float32Array<ArrayBuffer>;
+export function flattenWeights<T extends Float32Array<ArrayBufferLike>>(def: NetworkDef, weights: WeightMap, out: T): T;
+export function flattenWeights(def: NetworkDef, weights: WeightMap, out: Float32Array = new Float32Array(paramCount(def))): Float32Array {
   let off = 0;
   for (const p of def.params) {
     const w = weights.get(p.name);

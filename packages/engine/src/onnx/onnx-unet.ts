@@ -88,6 +88,8 @@ const reuseOr = (out: Tensor4 | undefined, dims: number[]): Tensor4 =>
  * `Denoiser` and the refiner's `UNetParts<OnnxSkips>`.
  */
 export class OnnxUNet implements Denoiser {
+  /** The engine it runs on (a {@link NativeUNet} says `tfjs`). */
+  readonly engine = 'onnx' as const;
   readonly predictionType: PredictionType;
   readonly conditional: boolean;
   readonly name: string;
@@ -474,7 +476,10 @@ export class OnnxUNet implements Denoiser {
 /** A model folder loaded on onnxruntime: the network plus its card. */
 export type LoadedOnnxModel = OnnxUNet & { card: ModelCard };
 
-/** Load a native model folder (model.json + weights) as an {@link OnnxUNet} (graphs exported in memory). */
+/**
+ * Load a native model folder (model.json + weights) as an {@link OnnxUNet} (graphs exported in memory). `loadModel`
+ * (engines.ts) picks the engine; this is its onnxruntime branch.
+ */
 export async function loadOnnxModel(dir: string, options: Omit<OnnxUNetOptions, 'weights' | 'seed'> = {}): Promise<LoadedOnnxModel> {
   const { card, weights } = await readModel(dir);
   const model = await OnnxUNet.create(card.config, { ...options, weights, name: options.name ?? `onnx:${path.basename(dir)}` });

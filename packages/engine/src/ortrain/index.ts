@@ -7,3 +7,4 @@ export * from './autodiff';
 export * from './build';
 export * from './session';
 export * from './worker-client';
+export * from './train-engine';

@@ -4,12 +4,11 @@
  * free (progress, signals, HTTP servers). Arrays travel by copy into transferred buffers (≈1 ms per step at the
  * frugal size). The worker runs `dist/ortrain/worker.js` (plain JS, compiled by `tsc -b packages/engine`).
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { ModelError, Tensor4 } from '@diff2s/core';
 import type { NetworkDef } from '../net/def';
 import type { TrainBatch } from '../net/types';
+import { engineWorkerScript } from '../worker-script';
 import type { OrtOptimizerState, OrtStepResult, OrtTrainerOptions } from './session';
 
 /** A batch as plain data (internal). */
@@ -36,10 +35,7 @@ export type OrtWorkerReply =
 
 /** Locate the compiled worker script, or throw a clear error saying to build the package. */
 export function ortWorkerScript(): string {
-  const candidates = [path.join(__dirname, 'worker.js'), path.resolve(__dirname, '../../dist/ortrain/worker.js')];
-  const found = candidates.find((p) => fs.existsSync(p));
-  if (!found) throw new ModelError(`the onnxruntime training worker script is missing (looked in ${candidates.join(', ')}); build the engine first: npx tsc -b packages/engine`);
-  return found;
+  return engineWorkerScript('ortrain/worker.js', 'onnxruntime training worker');
 }
 
 const plain = (t: Tensor4) => ({ shape: [t.n, t.c, t.h, t.w] as [number, number, number, number], data: new Float32Array(t.data) });

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
+import * as path from 'path';
 import {
   assertSameShape, Conditioning, Denoiser, DenoiserStep, InputError, ModelError, PredictionType, Rng, Tensor4,
 } from '@diff2s/core';
@@ -12,6 +13,7 @@ import { initWeights } from '../net/init';
 import { buildUNetInput, noiseLevelFor, sliceBatch } from '../net/input';
 import type { WeightMap } from '../net/types';
 import { defineUNet, isConditional, resolveUNetConfig, UNetConfig, UNetSpec } from '../net/unet';
+import { type ModelCard, readModel } from '../io/model-io';
 import { BackendRequest, initEngine } from './backend';
 import { fromNHWC, TfjsNetwork, toNHWC } from './network';
 
@@ -48,6 +50,8 @@ export interface NativeUNetOptions {
  * - `net` — the underlying {@link TfjsNetwork} (NHWC tf tensors, loss + gradients).
  */
 export class NativeUNet implements Denoiser {
+  /** The engine it runs on (an {@link OnnxUNet} says `onnx`). */
+  readonly engine = 'tfjs' as const;
   readonly predictionType: PredictionType;
   readonly conditional: boolean;
   readonly name: string;
@@ -219,4 +223,17 @@ export class NativeUNet implements Denoiser {
   dispose(): void {
     this.net.dispose();
   }
+}
+
+/** A model folder loaded on tfjs: the network plus its card. */
+export type LoadedTfjsModel = NativeUNet & { card: ModelCard };
+
+/**
+ * Load a native model folder (model.json + weights) on tfjs, as a {@link NativeUNet}. `loadModel` (engines.ts) picks
+ * the engine; this is its tfjs branch.
+ */
+export async function loadTfjsModel(dir: string, options: { backend?: BackendRequest } = {}): Promise<LoadedTfjsModel> {
+  const { card, weights } = await readModel(dir);
+  const model = await NativeUNet.create(card.config, { weights, backend: options.backend, name: `native:${path.basename(dir)}` });
+  return Object.assign(model, { card });
 }

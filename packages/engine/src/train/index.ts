@@ -3,3 +3,4 @@ export * from './adam';
 export * from './data';
 export * from './checkpoint';
 export * from './trainer';
+export * from './engine';

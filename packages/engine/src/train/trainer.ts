@@ -4,19 +4,16 @@ import * as path from 'path';
 import {
   CancelledError, ConfigError, Logger, NoiseSchedule, Rng, consoleLogger, createContainer, parseConfig, writeFileAtomic,
 } from '@diff2s/core';
-import { initEngine, describeBackend } from '../tfjs/backend';
-import { TfjsNetwork } from '../tfjs/network';
-import type { LossAndGrads, TrainBatch, WeightMap } from '../net/types';
+import { createTrainEngine } from '../engines';
+import type { WeightMap } from '../net/types';
 import { defineUNet, resolveUNetConfig, type UNetConfig } from '../net/unet';
 import { initWeights } from '../net/init';
 import { shapeSize, type NetworkDef } from '../net/def';
 import { saveModel } from '../io/model-io';
-import { ParallelGradient } from '../parallel/parallel-grad';
 import { Adam, learningRate } from './adam';
 import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint';
 import { TrainConfig, type TrainConfigInput } from './config';
 import { makeBatch, TrainingData } from './data';
-import { OrtTrainerWorker } from '../ortrain/worker-client';
 
 /** Progress of a training run, after every step. */
 export interface TrainProgress {
@@ -114,9 +111,6 @@ export async function train(input: TrainConfigInput | TrainConfig, options: Trai
   const def = defineUNet(ucfg);
   const data = await TrainingData.load(cfg.data, baseDir, ucfg.imageChannels);
   const t = cfg.train;
-  // the onnx engine runs the whole step (Adam included) in onnxruntime, in a worker thread; tfjs is not needed for it
-  const info = t.engine === 'onnx' ? undefined : await initEngine({ logger });
-  let backend = info ? describeBackend(info) : 'onnxruntime';
   const root = new Rng(cfg.seed);
   const { flat, views } = flatWeights(def, initWeights(def, root.derive('init')));
   const adam = new Adam(flat.length, t.beta1, t.beta2, t.eps);
@@ -145,22 +139,10 @@ export async function train(input: TrainConfigInput | TrainConfig, options: Trai
       logger.info(`resuming from step ${step} (${ckptDir})`);
     }
   }
-  // the gradient function: worker threads, or in process
-  let local: TfjsNetwork | undefined;
-  let parallel: ParallelGradient | undefined;
-  let ort: OrtTrainerWorker | undefined;
-  if (t.engine === 'onnx') {
-    ort = await OrtTrainerWorker.create(def, { beta1: t.beta1, beta2: t.beta2, eps: t.eps });
-    backend = ort.describe();
-  } else if (t.workers > 1) parallel = await ParallelGradient.create(def, { workers: t.workers, backend: info!.backend === 'tensorflow' ? 'tensorflow' : 'wasm' });
-  else local = new TfjsNetwork(def, views);
-  const lossAndGrads = async (batch: TrainBatch): Promise<LossAndGrads> => {
-    if (parallel) return parallel.lossAndGrads(views, batch);
-    local!.setWeights(views);
-    return local!.lossAndGrads(batch);
-  };
-  const gradFlat = new Float32Array(flat.length);
-  const gviews = viewsOf(def, gradFlat);
+  // the step's engine (engines.ts): tfjs gradients (in process or over worker threads) + Adam in JavaScript, or the
+  // whole step (Adam included) as one onnxruntime graph in a worker thread
+  const engine = await createTrainEngine(def, { engine: t.engine, workers: t.workers, beta1: t.beta1, beta2: t.beta2, eps: t.eps, logger });
+  const backend = engine.backend;
   const card = () => ({
     preset: typeof cfg.model === 'string' ? cfg.model : (cfg.model as { preset?: string }).preset,
     schedule: scheduleCfg,
@@ -197,20 +179,7 @@ export async function train(input: TrainConfigInput | TrainConfig, options: Trai
       if (options.signal?.aborted) throw new CancelledError('training cancelled');
       const batch = makeBatch(data, ucfg, schedule, cfg.objective, t.batch, t.lossOn, root.derive(`batch-${step + 1}`));
       const lr = learningRate(step + 1, { ...t, steps: t.steps });
-      let r: { loss: number };
-      if (ort) {
-        const s = await ort.step({ params: flat, m: adam.m, v: adam.v, t: adam.t }, batch, lr);
-        flat.set(s.params);
-        adam.m.set(s.m!);
-        adam.v.set(s.v!);
-        adam.t++;
-        r = s;
-      } else {
-        const g = await lossAndGrads(batch);
-        for (const p of def.params) gviews.get(p.name)!.set(g.grads.get(p.name)!);
-        adam.step(flat, gradFlat, lr);
-        r = g;
-      }
+      const r = await engine.step(flat, adam, batch, lr);
       if (ema) {
         const d = t.ema;
         for (let i = 0; i < flat.length; i++) ema[i] = d * ema[i] + (1 - d) * flat[i];
@@ -236,9 +205,7 @@ export async function train(input: TrainConfigInput | TrainConfig, options: Trai
       }
     }
   } finally {
-    await parallel?.dispose();
-    local?.dispose();
-    await ort?.dispose();
+    await engine.dispose();
   }
   return {
     output: out,
@@ -246,7 +213,7 @@ export async function train(input: TrainConfigInput | TrainConfig, options: Trai
     finalLoss: losses.length ? losses[losses.length - 1][1] : NaN,
     seconds,
     sessionSteps: step - startStep,
-    backend: `${backend}${parallel ? `, ${t.workers} workers` : ''}`,
+    backend: engine.summary,
   };
 }
 

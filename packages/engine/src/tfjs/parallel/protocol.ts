@@ -1,6 +1,6 @@
-import type { NetworkDef } from '../net/def';
-import type { LossKind } from '../net/types';
-import type { BackendRequest, BackendInfo } from '../tfjs/backend';
+import type { NetworkDef } from '../../net/def';
+import type { LossKind } from '../../net/types';
+import type { BackendRequest, BackendInfo } from '../backend';
 
 /** Messages between {@link ParallelGradient} and its workers (internal). */
 export interface InitMessage {

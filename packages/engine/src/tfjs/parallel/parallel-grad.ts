@@ -7,18 +7,17 @@
  * Weights travel through one SharedArrayBuffer (copied in once per call, read by every worker); gradients come back
  * as transferred buffers.
  *
- * Worker script: the workers run `dist/parallel/grad-worker.js` (plain JS, compiled by `tsc -b packages/engine`).
+ * Worker script: the workers run `dist/tfjs/parallel/grad-worker.js` (plain JS, compiled by `tsc -b packages/engine`).
  * From the built package that is the file next to this one; when this module runs from TypeScript sources (jest),
  * the script is looked up in the package's `dist/` — so build first (`pnpm test` runs the build before jest).
  */
-import { existsSync } from 'fs';
-import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { InputError, ModelError, Tensor4 } from '@diff2s/core';
-import type { NetworkDef } from '../net/def';
-import { shapeSize } from '../net/def';
-import type { BackendInfo, BackendRequest } from '../tfjs/backend';
-import type { LossAndGrads, LossKind, TrainBatch, WeightMap } from '../net/types';
+import type { NetworkDef } from '../../net/def';
+import { paramCount } from '../../net/def';
+import { flattenWeights, weightViews, type LossAndGrads, type LossKind, type TrainBatch, type WeightMap } from '../../net/types';
+import { engineWorkerScript } from '../../worker-script';
+import type { BackendInfo, BackendRequest } from '../backend';
 import type { FromWorker, GradMessage, PlainTensor, ToWorker } from './protocol';
 
 /** Options of {@link ParallelGradient.create}. */
@@ -27,20 +26,13 @@ export interface ParallelGradientOptions {
   workers?: number;
   /** Backend inside the workers (default `wasm`). */
   backend?: BackendRequest;
-  /** Path of the worker script (default: dist/parallel/grad-worker.js, see the module doc). */
+  /** Path of the worker script (default: dist/tfjs/parallel/grad-worker.js, see the module doc). */
   script?: string;
 }
 
 /** Locate the compiled worker script, or throw a clear error saying to build the package. */
 export function gradWorkerScript(): string {
-  const candidates = [
-    path.join(__dirname, 'grad-worker.js'),
-    path.resolve(__dirname, '../../dist/parallel/grad-worker.js'),
-  ];
-  for (const c of candidates) if (existsSync(c)) return c;
-  throw new ModelError(
-    `the gradient worker script is missing (looked in ${candidates.join(', ')}); build the engine first: npx tsc -b packages/engine`,
-  );
+  return engineWorkerScript('tfjs/parallel/grad-worker.js', 'gradient worker');
 }
 
 interface Pending {
@@ -143,9 +135,7 @@ export class ParallelGradient {
     const n = options.workers ?? 2;
     if (!Number.isInteger(n) || n < 1) throw new InputError(`workers must be a positive integer, got ${n}`);
     const script = options.script ?? gradWorkerScript();
-    let total = 0;
-    for (const p of def.params) total += shapeSize(p.shape);
-    const sab = new SharedArrayBuffer(total * 4);
+    const sab = new SharedArrayBuffer(paramCount(def) * 4);
     const workers = Array.from({ length: n }, () => new GradWorker(script));
     try {
       const backends = await Promise.all(workers.map((w) => w.init({ type: 'init', def, backend: options.backend ?? 'wasm', weights: sab })));
@@ -167,14 +157,7 @@ export class ParallelGradient {
    */
   async lossAndGrads(weights: WeightMap, batch: TrainBatch, loss: LossKind = 'mse'): Promise<LossAndGrads> {
     if (this.closed) throw new ModelError('ParallelGradient was disposed');
-    let off = 0;
-    for (const p of this.def.params) {
-      const w = weights.get(p.name);
-      const n = shapeSize(p.shape);
-      if (!w || w.length !== n) throw new ModelError(`weights: parameter "${p.name}" is missing or has the wrong size`);
-      this.shared.set(w, off);
-      off += n;
-    }
+    flattenWeights(this.def, weights, this.shared);
     const N = batch.input.n;
     if (N < 1) throw new InputError('empty batch');
     const k = Math.min(this.workers.length, N);
@@ -202,14 +185,7 @@ export class ParallelGradient {
       const g = r.grads;
       for (let j = 0; j < acc.length; j++) acc[j] += f * g[j];
     });
-    const grads: WeightMap = new Map();
-    off = 0;
-    for (const p of this.def.params) {
-      const n = shapeSize(p.shape);
-      grads.set(p.name, acc.subarray(off, off + n));
-      off += n;
-    }
-    return { loss: lossSum, grads };
+    return { loss: lossSum, grads: weightViews(this.def, acc) };
   }
 
   /** Stop the workers. */

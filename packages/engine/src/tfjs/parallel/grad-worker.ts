@@ -1,29 +1,16 @@
 /**
- * Worker entry of {@link ParallelGradient} (runs as plain JS from dist/parallel/grad-worker.js): its own tfjs engine
+ * Worker entry of {@link ParallelGradient} (runs as plain JS from dist/tfjs/parallel/grad-worker.js): its own tfjs engine
  * and wasm instance, a TfjsNetwork whose weights are read from a SharedArrayBuffer before each gradient.
  */
 import { parentPort } from 'worker_threads';
 import { Tensor4 } from '@diff2s/core';
-import { shapeSize } from '../net/def';
-import { initEngine } from '../tfjs/backend';
-import type { WeightMap } from '../net/types';
-import { TfjsNetwork } from '../tfjs/network';
+import { flattenWeights, weightViews } from '../../net/types';
+import { initEngine } from '../backend';
+import { TfjsNetwork } from '../network';
 import type { FromWorker, InitMessage, PlainTensor, ToWorker } from './protocol';
 
 let net: TfjsNetwork | undefined;
 let init: InitMessage | undefined;
-
-function weightViews(msg: InitMessage): WeightMap {
-  const all = new Float32Array(msg.weights);
-  const out: WeightMap = new Map();
-  let off = 0;
-  for (const p of msg.def.params) {
-    const n = shapeSize(p.shape);
-    out.set(p.name, all.subarray(off, off + n));
-    off += n;
-  }
-  return out;
-}
 
 const t4 = (p: PlainTensor) => new Tensor4(p.shape, p.data);
 
@@ -42,25 +29,17 @@ parentPort!.on('message', (msg: ToWorker) => {
       if (msg.type === 'init') {
         init = msg;
         const backend = await initEngine({ backend: msg.backend });
-        net = new TfjsNetwork(msg.def, weightViews(msg));
+        net = new TfjsNetwork(msg.def, weightViews(msg.def, new Float32Array(msg.weights)));
         post({ type: 'ready', backend });
         return;
       }
       if (!net || !init) throw new Error('worker not initialised');
-      net.setWeights(weightViews(init));
+      net.setWeights(weightViews(init.def, new Float32Array(init.weights)));
       const r = net.lossAndGrads(
         { input: t4(msg.input), noise: msg.noise, target: t4(msg.target), weight: msg.weight ? t4(msg.weight) : undefined },
         msg.loss,
       );
-      let total = 0;
-      for (const p of init.def.params) total += shapeSize(p.shape);
-      const flat = new Float32Array(total);
-      let off = 0;
-      for (const p of init.def.params) {
-        const g = r.grads.get(p.name)!;
-        flat.set(g, off);
-        off += g.length;
-      }
+      const flat = flattenWeights(init.def, r.grads);
       post({ type: 'result', id: msg.id, loss: r.loss, grads: flat }, [flat.buffer]);
     } catch (err) {
       post({ type: 'error', id: msg.type === 'grad' ? msg.id : undefined, message: (err as Error).message, stack: (err as Error).stack });
