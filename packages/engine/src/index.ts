@@ -12,8 +12,6 @@ export * from './net/unet';
 export * from './net/init';
 export * from './net/types';
 export * from './net/input';
-export * from './net/types';
-export * from './net/input';
 export * from './tfjs/ops';
 export * from './tfjs/network';
 export * from './tfjs/unet-model';
