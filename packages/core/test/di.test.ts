@@ -87,4 +87,25 @@ describe('DI container and registries', () => {
     expect(a.samplers.has('identity')).toBe(true);
     expect(b.samplers.has('identity')).toBe(false);
   });
+
+  it('a child container sees its parent’s registries and values and shadows them; factories build once', () => {
+    const parent = createContainer(pluginModule);
+    const child = new Diff2sContainer(parent);
+    expect(child.samplers).toBe(parent.samplers);
+    expect(child.resolve<number>(Symbol.for('test.answer'))).toBe(42);
+    child.registerInstance(Symbol.for('test.answer'), 7);
+    expect(child.resolve<number>(Symbol.for('test.answer'))).toBe(7);
+    expect(parent.resolve<number>(Symbol.for('test.answer'))).toBe(42);
+    let built = 0;
+    const token = Symbol.for('test.lazy');
+    child.registerFactory(token, (c) => ({ built: ++built, answer: c.resolve<number>(Symbol.for('test.answer')) }));
+    expect(built).toBe(0);
+    expect(child.resolve(token)).toEqual({ built: 1, answer: 7 });
+    expect(child.resolve(token)).toBe(child.resolve(token));
+    expect(built).toBe(1);
+    expect(child.isRegistered(token)).toBe(true);
+    expect(parent.isRegistered(token)).toBe(false);
+    expect(child.isRegistered(Tokens.Logger)).toBe(true);
+    expect(() => parent.resolve(token)).toThrow(/nothing is registered under test\.lazy/);
+  });
 });

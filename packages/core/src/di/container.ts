@@ -1,5 +1,3 @@
-import 'reflect-metadata';
-import { container as rootContainer, DependencyContainer } from 'tsyringe';
 import type { Guide } from '../guide';
 import type { Logger } from '../logger';
 import { consoleLogger } from '../logger';
@@ -29,21 +27,21 @@ export interface Module {
 }
 
 /**
- * The diff2s container: a thin wrapper on a tsyringe child container (tsyringe stays inside core/di) that
- * holds the registries. Below the service layer objects are built with plain `new`.
+ * The diff2s container: the registries and a token → value map (values or lazily built singletons), looked up in
+ * the parent when a child container lacks a token. Everything is registered explicitly by modules and every
+ * object is built with plain `new`, so no reflection-based injector is needed (see core's README).
  */
 export class Diff2sContainer {
-  private readonly inner: DependencyContainer;
+  private readonly entries = new Map<Token, () => unknown>();
   private readonly modules = new Set<string>();
 
-  constructor(parent?: Diff2sContainer) {
-    this.inner = (parent ? parent.inner : rootContainer).createChildContainer();
+  constructor(private readonly parent?: Diff2sContainer) {
     if (!parent) {
-      this.inner.registerInstance(Tokens.GuideRegistry, new Registry<Guide, GuideContext>('guide'));
-      this.inner.registerInstance(Tokens.SamplerRegistry, new Registry<Sampler>('sampler'));
-      this.inner.registerInstance(Tokens.ScheduleRegistry, new Registry<NoiseSchedule>('schedule'));
-      this.inner.registerInstance(Tokens.ModelLoaderRegistry, new Registry<Promise<unknown>, ModelLoaderContext>('model loader'));
-      this.inner.registerInstance(Tokens.Logger, consoleLogger);
+      this.registerInstance(Tokens.GuideRegistry, new Registry<Guide, GuideContext>('guide'));
+      this.registerInstance(Tokens.SamplerRegistry, new Registry<Sampler>('sampler'));
+      this.registerInstance(Tokens.ScheduleRegistry, new Registry<NoiseSchedule>('schedule'));
+      this.registerInstance(Tokens.ModelLoaderRegistry, new Registry<Promise<unknown>, ModelLoaderContext>('model loader'));
+      this.registerInstance(Tokens.Logger, consoleLogger);
     }
   }
 
@@ -67,22 +65,29 @@ export class Diff2sContainer {
     return [...this.modules];
   }
 
+  /** Register `value` under `token` (replacing what this container had there). */
   registerInstance<T>(token: Token, value: T): this {
-    this.inner.registerInstance(token, value);
+    this.entries.set(token, () => value);
     return this;
   }
 
+  /** Register a singleton built by `factory` on first {@link resolve}. */
   registerFactory<T>(token: Token, factory: (c: Diff2sContainer) => T): this {
     let cached: { v: T } | undefined;
-    this.inner.register(token, { useFactory: () => (cached ??= { v: factory(this) }).v });
+    this.entries.set(token, () => (cached ??= { v: factory(this) }).v);
     return this;
   }
 
+  /** The value under `token`, here or in a parent; throws naming the token when none has it. */
   resolve<T>(token: Token): T {
-    return this.inner.resolve<T>(token);
+    const get = this.entries.get(token);
+    if (get) return get() as T;
+    if (this.parent) return this.parent.resolve<T>(token);
+    throw new Error(`nothing is registered under ${token.description ?? String(token)}`);
   }
 
+  /** Whether `token` is registered here or in a parent. */
   isRegistered(token: Token): boolean {
-    return this.inner.isRegistered(token, true);
+    return this.entries.has(token) || (this.parent?.isRegistered(token) ?? false);
   }
 }
