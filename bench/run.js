@@ -15,7 +15,11 @@
  *   (d) peak RSS of (a) at 512×512, each side (ours: onnxruntime and tfjs) in its own child process (VmHWM) — target ≤ 1.5 GB.
  *   profile: tf.profile of one in-process training step, time per kernel (the report's notes).
  *   ortprofile: onnxruntime's profiler on the fused refine step, time per op type.
- * --only takes a comma list of a,onnx,ortprofile,b,fwd,c,d,profile. --quick: fewer repetitions and a smaller T_k (~2 minutes).
+ *   check: bench/peer/check.js's cases (peer vs tfjs numerics), run here so the report prints the measured errors and
+ *       the tolerances that were checked (only when the peer runs).
+ * --only takes a comma list of a,onnx,ortprofile,b,fwd,c,d,profile,check. --quick: fewer repetitions and a smaller T_k.
+ * Every figure the report prints is measured in the run that writes it or is one of this file's settings (threads,
+ * sizes, targets); history and comparisons between runs live in reports/bench-notes.md, which is written by hand.
  * Ours and the peer never run at the same time. Medians over the repetitions after one warm-up (refine: no warm-up
  * run beyond model creation). Needs the built packages (pnpm run build); the peer needs /usr/bin/python3 with torch
  * (apt-get install python3-torch) and is skipped, with a note, without it.
@@ -57,16 +61,27 @@ const opt = (name, def) => {
 };
 
 const QUICK = flag('quick');
+const FULL_PLAN = { tk: 200, refineReps: 5, tfjsRefineReps: 1, trainReps: 7, fwdReps: 7, patchReps: 3, rssTk: 20, size: 256, rssSize: 512, ortProfileRuns: 10 };
 const PLAN = QUICK
-  ? { tk: 10, refineReps: 2, tfjsRefineReps: 1, trainReps: 3, fwdReps: 3, patchReps: 1, rssTk: 4, size: 256, rssSize: 512 }
-  : { tk: 200, refineReps: 5, tfjsRefineReps: 1, trainReps: 7, fwdReps: 7, patchReps: 3, rssTk: 20, size: 256, rssSize: 512 };
+  ? { tk: 10, refineReps: 2, tfjsRefineReps: 1, trainReps: 3, fwdReps: 3, patchReps: 1, rssTk: 4, size: 256, rssSize: 512, ortProfileRuns: 3 }
+  : { ...FULL_PLAN };
 // overrides (indicative runs): --tk N (refine steps of (a)), --refine-reps N (interleaved pairs of (a))
 if (opt('tk')) PLAN.tk = Math.max(1, Number(opt('tk')));
 if (opt('refine-reps')) PLAN.refineReps = Math.max(1, Number(opt('refine-reps')));
-const ONLY = new Set((opt('only', 'a,onnx,ortprofile,b,fwd,c,d,profile')).split(',').map((s) => s.trim()));
+const ALL_PHASES = 'a,onnx,ortprofile,b,fwd,c,d,profile,check';
+const ONLY = new Set((opt('only', ALL_PHASES)).split(',').map((s) => s.trim()));
 if (flag('no-profile')) { ONLY.delete('profile'); ONLY.delete('ortprofile'); }
 const OUT = path.resolve(C.ROOT, opt('out', 'reports/bench.md'));
 const BATCH = 16, TRAIN_SIZE = 64;
+// the settings the report quotes (every other figure in it is measured)
+const ORT_THREADS = 2; // onnxruntime intra-op threads, ours
+const PEER_THREADS = 2; // torch.set_num_threads of the peer
+const WORKERS = 2; // ParallelGradient workers in (b)
+const PATCH_SIZE = 256, PATCH_HOLE = 0.25, PATCH_TARGET_S = 10; // (c)
+const RSS_TARGET_MB = 1536; // (d)
+const PROFILE_BLOCK = 4; // ortprofile: runs per session per round-robin block
+const TRAIN_PROFILE_STEPS = 4; // profile: in-process steps timed by phase (the first is a warm-up)
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /** Load samples taken at the start of every phase (1-minute load average and other busy processes). */
 const LOADS = [];
@@ -94,16 +109,26 @@ async function loadSetup(dir) {
     schedule = { type: 'linear', T: 1000, betaStart: 1e-4, betaEnd: 0.02 };
     source = 'frugal preset, seeded init (seed 0)';
   }
+  const name = modelDir ? path.basename(path.resolve(modelDir)) : 'frugal preset';
   const def = e.defineUNet(cfg);
   // the peer gets the same definition, config and weights (a snapshot: a training job may rewrite the folder)
   fs.writeFileSync(path.join(dir, 'def.json'), JSON.stringify(def));
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
   const weightsPath = C.writeWeights(dir, def, weights);
-  return { cfg, def, weights, schedule, source, weightsPath, dir };
+  return { cfg, def, weights, schedule, source, name, weightsPath, dir };
 }
 
 function peerArgs(setup, extra) {
-  return ['--def', path.join(setup.dir, 'def.json'), '--weights', setup.weightsPath, '--config', path.join(setup.dir, 'config.json'), '--threads', '2', ...extra];
+  return ['--def', path.join(setup.dir, 'def.json'), '--weights', setup.weightsPath, '--config', path.join(setup.dir, 'config.json'), '--threads', String(PEER_THREADS), ...extra];
+}
+
+/** The peer's thread counts as torch reported them (filled by peerBench). */
+const PEER_THREADS_SEEN = new Set();
+/** `diff2s_peer.py bench …`: one JSON result; records the thread count torch reported. */
+async function peerBench(args) {
+  const r = await C.runPeer(['bench', ...args]);
+  if (r.threads !== undefined) PEER_THREADS_SEEN.add(r.threads);
+  return r;
 }
 
 function scheduleArgs(s) {
@@ -194,8 +219,8 @@ async function timeIt(fn, reps, warmup = 1) {
 async function timePatch(reps) {
   const core = C.pkg('core');
   const guides = C.pkg('guides');
-  const { image, source } = await C.benchImage(256);
-  const mask = C.freeFormMask(256, 0.25, new core.Rng(1));
+  const { image, source } = await C.benchImage(PATCH_SIZE);
+  const mask = C.freeFormMask(PATCH_SIZE, PATCH_HOLE, new core.Rng(1));
   const container = core.createContainer(guides.guidesModule);
   const guide = container.guides.create('patch', {}, { container, baseDir: C.ROOT, logger: core.consoleLogger });
   const times = [];
@@ -226,7 +251,7 @@ async function rssChild() {
   setup.weights = e.decodeWeights(setup.def, manifest, fs.readFileSync(path.join(dir, manifest.file)));
   const engine = opt('engine', 'tfjs');
   const model = engine === 'onnx'
-    ? await e.OnnxUNet.create(setup.cfg, { weights: setup.weights, intraOpNumThreads: 2 })
+    ? await e.OnnxUNet.create(setup.cfg, { weights: setup.weights, intraOpNumThreads: ORT_THREADS })
     : await e.NativeUNet.create(setup.cfg, { weights: setup.weights });
   const inputs = await refineInputs(size);
   const r = await timeRefine(model, setup, inputs, tk, 1);
@@ -267,10 +292,10 @@ function runNodeChild(args, script = __filename) {
 /**
  * onnxruntime's profiler on the fused refine step (the graph OnnxUNet.predictSwapped runs) at `size`²: time per op
  * type, averaged over the warm-up and `runs` runs, for three settings of the two knobs this bench can still turn
- * (each its own session, run round robin in blocks of 4): symbolic N×H×W and sleeping intra-op threads (the graph before
- * this round), the shape fixed (onnxruntime then folds the per-part Adds and ReLUs into its blocked convolutions),
- * and fixed + spinning threads (what OnnxUNet runs). The earlier rewrites (per-part convolutions instead of concats)
- * are part of the exporter and cannot be switched off from here; the report states what was measured when they were made.
+ * (each its own session, run round robin in blocks of PROFILE_BLOCK): symbolic N×H×W and sleeping intra-op threads,
+ * the shape fixed (onnxruntime can then fold the per-part Adds and ReLUs into its blocked convolutions), and fixed +
+ * spinning threads (what OnnxUNet runs). The earlier rewrites (per-part convolutions instead of concats) are part of
+ * the exporter and cannot be switched off from here; reports/bench-notes.md tells their history.
  */
 async function profileOrtRefine(setup, size, runs) {
   const e = C.pkg('engine');
@@ -288,24 +313,24 @@ async function profileOrtRefine(setup, size, runs) {
   for (const v of variants) {
     const bytes = e.encodeOnnxModel(e.buildOnnxRefineModel(setup.def, setup.weights, swap, { name: 'bench', ...(v.fixed ? { fixedShape: { n: 1, h: size, w: size } } : {}) }));
     const prefix = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'diff2s-ortprof-')), 'refine');
-    const s = await e.loadOrtSession(bytes, { intraOpNumThreads: 2, allowSpinning: v.spin, profileFilePrefix: prefix, name: 'refine.onnx' });
+    const s = await e.loadOrtSession(bytes, { intraOpNumThreads: ORT_THREADS, allowSpinning: v.spin, profileFilePrefix: prefix, name: 'refine.onnx' });
     const feeds = { x: { dims: [1, cin, size, size], data: x }, x_guide: { dims: [1, cin, size, size], data: g } };
     if (s.inputs.some((i) => i.name === 'noise')) feeds.noise = { dims: [1], data: new Float32Array([setup.def.family === 'frugal' ? 200 : 0.5]) };
     await s.run(feeds, ['output']); // warm-up
     sessions.push({ s, feeds, wall: [] });
   }
-  const cycles = Math.max(1, Math.ceil(runs / 4));
+  const cycles = Math.max(1, Math.ceil(runs / PROFILE_BLOCK));
   for (let c = 0; c < cycles; c++) {
     for (const v of sessions) {
       await new Promise((r) => setTimeout(r, 50)); // let the previous block's spinning threads go idle
-      for (let r = 0; r < 4; r++) {
+      for (let r = 0; r < PROFILE_BLOCK; r++) {
         const t0 = performance.now();
         await v.s.run(v.feeds, ['output']);
         v.wall.push(performance.now() - t0);
       }
     }
   }
-  const total = cycles * 4;
+  const total = cycles * PROFILE_BLOCK;
   const out = [];
   for (let k = 0; k < variants.length; k++) {
     const { s, wall } = sessions[k];
@@ -341,7 +366,7 @@ async function profileTrainStep(setup, batch) {
   const phases = { setWeights: [], lossAndGrads: [], adam: [] };
   let info, wall;
   try {
-    for (let r = 0; r < 4; r++) {
+    for (let r = 0; r < TRAIN_PROFILE_STEPS; r++) {
       let t0 = performance.now();
       net.setWeights(setup.weights);
       const t1 = performance.now();
@@ -372,6 +397,7 @@ async function profileTrainStep(setup, batch) {
   const top = [...info.kernels].sort((a, b) => b.kernelTimeMs - a.kernelTimeMs).slice(0, 6)
     .map((k) => ({ name: k.name, ms: k.kernelTimeMs, inputs: k.inputShapes }));
   const med = Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, C.median(v)]));
+  med.n = phases.lossAndGrads.length;
   return { rows, kernelMs, wallMs: wall, kernels: info.kernels.length, top, phases: med };
 }
 
@@ -397,6 +423,7 @@ function machine() {
     ort: C.onnxruntimeVersion(),
     kernel: `${os.type()} ${os.release()}`,
     engineVersion: e.engineVersion(),
+    code: C.codeState(),
   };
 }
 
@@ -404,44 +431,82 @@ function loadLine(l) {
   return l.map((x) => x.toFixed(2)).join(' / ');
 }
 
+/** "N thread(s)" of the tfjs backend the run initialised (describeBackend's count; wasm runs one). */
+function tfjsThreads(R) {
+  return R.backendInfo ? `${R.backendInfo.backend}${R.backendInfo.backend === 'wasm' ? `, ${plural(R.backendInfo.threads, 'thread')}` : ''}` : 'wasm';
+}
+
+/** The peer's thread count as torch reported it (torch.get_num_threads() after set_num_threads). */
+function peerThreads(R) {
+  const seen = [...R.peerThreads];
+  if (!seen.length) return `${plural(PEER_THREADS, 'thread')} requested`;
+  return seen.length === 1 ? plural(seen[0], 'thread') : `${seen.join('/')} threads`;
+}
+
 function writeReport(R) {
   const m = R.machine;
   const lines = [];
   lines.push('# diff2s benchmark: TypeScript engine vs the PyTorch peer', '');
-  lines.push(`Generated by \`node bench/run.js${QUICK ? ' --quick' : ''}\` on ${R.date} (${R.minutes.toFixed(1)} min).`, '');
+  lines.push(`Generated by \`node bench/run.js${argv.length ? ` ${argv.join(' ')}` : ''}\` on ${R.date} (${R.minutes.toFixed(1)} min). Every figure below was measured in this run, except the settings (threads, sizes, repetitions, targets) that bench/run.js sets and what it reads from the model card; comparisons with earlier runs and the history of the engine's changes are in reports/bench-notes.md.`, '');
   if (R.underLoad) {
     lines.push(`> **Measured under load.** ${R.underLoad} These numbers are contaminated; re-run \`node bench/run.js\` on an idle machine.`, '');
   }
-  if (QUICK) lines.push(`> **--quick run**: T_k = ${PLAN.tk} instead of 200 and fewer repetitions — indicative only.`, '');
+  const reduced = Object.keys(FULL_PLAN).filter((k) => PLAN[k] !== FULL_PLAN[k]);
+  if (reduced.length) {
+    lines.push(`> **Reduced run${QUICK ? ' (--quick)' : ''}**: ${reduced.map((k) => `${k} ${PLAN[k]} (full run: ${FULL_PLAN[k]})`).join(', ')} — indicative only.`, '');
+  }
+  const skipped = ALL_PHASES.split(',').filter((ph) => !ONLY.has(ph));
+  if (skipped.length) lines.push(`> Phases not run: ${skipped.join(', ')}.`, '');
   lines.push('## Machine', '');
   lines.push(`- CPU: ${m.cpu} — ${m.cores} cores${m.flags.length ? ` (${m.flags.join(', ')})` : ''}, ${m.memGB.toFixed(0)} GB RAM, ${m.kernel}`);
+  if (m.code) lines.push(`- Code: commit ${m.code.commit}${m.code.dirty.length ? `; ${plural(m.code.dirty.length, 'file')} under packages/ differed from it when the run started (${m.code.dirty.slice(0, 6).join(', ')}${m.code.dirty.length > 6 ? ', …' : ''}) — packages/*/dist is what ran` : '; packages/ clean'}`);
   lines.push(`- Node ${m.node}; @tensorflow/tfjs-core ${m.tfjs} on the wasm backend (${R.backend ?? 'wasm'}); onnxruntime-node ${m.ort ?? 'not installed'}; @diff2s/engine ${m.engineVersion}`);
   const pi = R.peer.info;
-  lines.push(`- PyTorch peer: ${R.peer.ok ? `torch ${R.peer.torch} (Debian python3-torch, CPU${pi ? `; ${pi.mkldnn ? 'MKL-DNN convolutions' : 'no MKL-DNN'}, BLAS ${pi.blas}, ${pi.capability}, Python ${pi.python}` : ''}), \`torch.set_num_threads(2)\`` : `not run — ${R.peer.reason}`}`);
+  lines.push(`- PyTorch peer: ${R.peer.ok ? `torch ${R.peer.torch} (Debian python3-torch, CPU${pi ? `; ${pi.mkldnn ? 'MKL-DNN convolutions' : 'no MKL-DNN'}, BLAS ${pi.blas}, ${pi.capability}, Python ${pi.python}` : ''}), \`torch.set_num_threads(${PEER_THREADS})\`${R.peerThreads.size ? `, torch reported ${peerThreads(R)}` : ''}` : `not run — ${R.peer.reason}`}`);
   lines.push(`- Load average (1/5/15 min): ${loadLine(R.loadStart)} at start, ${loadLine(R.loadEnd)} at the end; 1-min load at the start of each phase: ${LOADS.length ? `${Math.min(...LOADS.map((l) => l.load1)).toFixed(2)}–${Math.max(...LOADS.map((l) => l.load1)).toFixed(2)}` : '—'}`);
   const seen = [...new Set(LOADS.flatMap((l) => l.busy.map((b) => b.cmd.slice(0, 70))))];
-  if (seen.length) lines.push(`- Other processes seen busy (≥ 20% CPU) during the run: ${seen.map((c) => `\`${c}\``).join('; ')}`);
+  if (seen.length) lines.push(`- Other processes seen busy (≥ ${C.BUSY_CPU_PERCENT}% CPU) at the start of a phase: ${seen.map((c) => `\`${c}\``).join('; ')}`);
   if (R.busy.length) lines.push(`- Other busy processes at start: ${R.busy.map((p) => `pid ${p.pid} ${p.cpu}% \`${p.cmd.slice(0, 80)}\``).join('; ')}`);
   lines.push(`- Model: ${R.modelSource}, ${R.params} parameters; schedule ${JSON.stringify(R.schedule)}`);
-  lines.push(`- Images: ${R.imageSource}; mask: free-form strokes, ${(100 * (R.hole ?? 0.25)).toFixed(1)}% hole; guide for (a): the \`mean\` fill`, '');
+  if (R.imageSource) lines.push(`- Images: ${R.imageSource}${R.hole !== undefined ? `; mask: free-form strokes, ${(100 * R.hole).toFixed(1)}% hole` : ''}${R.refineRan ? '; guide for (a): the `mean` fill' : ''}`);
+  lines.push('');
 
   lines.push('## Results', '');
-  lines.push('Medians (min–max, n = repetitions). Ours: the engine named in the row (onnxruntime 2 threads, or tfjs-wasm 1 thread). PyTorch: 2 threads. Ratio = ours / PyTorch (lower is better for us).', '');
+  lines.push(`Medians (min–max, n = repetitions). Ours: the engine and thread count named in the row. PyTorch: ${R.peer.ok ? peerThreads(R) : 'not run'}. Ratio = ours / PyTorch (lower is better for us).`, '');
   lines.push('| Benchmark | Ours | PyTorch peer | Ours / PyTorch |');
   lines.push('|---|---|---|---|');
   for (const row of R.rows) lines.push(`| ${row.label} | ${row.ours} | ${row.peer} | ${row.ratio} |`);
   lines.push('');
   if (R.refinePairs) lines.push(`(a) was run interleaved (peer repetition, then ours, ${R.refinePairs.length} times); the per-pair ratios ours / PyTorch were ${R.refinePairs.map((x) => x.toFixed(2)).join(', ')} (median ${C.median(R.refinePairs).toFixed(2)}).`, '');
-  if (R.steal !== undefined) lines.push(`Hypervisor steal time during the run: ${(100 * R.steal).toFixed(1)}% of CPU time (from /proc/stat; the cores are shared with other virtual machines, so absolute times drift).`, '');
+  if (R.steal !== undefined) lines.push(`Hypervisor steal time during the run: ${(100 * R.steal).toFixed(1)}% of CPU time (from /proc/stat; on a virtual machine the cores can be shared with other guests, so absolute times drift).`, '');
   if (R.refineCheck) lines.push(`Known pixels after refinement: max |out − input| = ${R.refineCheck}${R.refineCheckTfjs !== undefined ? `, ${R.refineCheckTfjs} (ours, tfjs)` : ''} (invariant: 0).`, '');
 
   lines.push('## Notes', '');
   for (const n of R.notes) lines.push(`- ${n}`);
   lines.push('');
+  if (R.peerCheck) {
+    const pc = R.peerCheck;
+    lines.push('### Peer numerics (bench/peer/check.js, run in this run)', '');
+    lines.push(`The PyTorch peer vs tfjs (${tfjsThreads(R)}) on the same NetworkDef and the same seeded, perturbed weights, for each of check.js's cases. Relative error = max |peer − ours| / max |ours| per quantity; a row passes when every quantity is within the tolerance check.js applied to it.`, '');
+    lines.push('| Case | Parameters | Worst relative error: forward, h₋₁, h, embeddings, refiner prediction, loss | Tolerance checked | Worst relative error: gradients (parameter) | Tolerance checked | Result |');
+    lines.push('|---|---|---|---|---|---|---|');
+    for (const c of pc) {
+      if (c.error) { lines.push(`| ${c.name} | | not run: ${c.error} | | | | — |`); continue; }
+      const grad = c.rows.filter((r) => r.quantity.startsWith('gradients'));
+      const rest = c.rows.filter((r) => !r.quantity.startsWith('gradients'));
+      const worst = (rs) => rs.reduce((a, r) => (Number.isNaN(r.relErr) || r.relErr > a.relErr ? r : a), { relErr: -1, quantity: '—' });
+      const fmtE = (x) => (Number.isNaN(x) ? 'missing' : x.toExponential(2));
+      const tols = (rs) => [...new Set(rs.map((r) => r.tol))].map((t) => t.toExponential(0)).join(', ');
+      const wr = worst(rest), wg = worst(grad);
+      const failed = c.rows.filter((r) => !r.ok).length;
+      lines.push(`| ${c.name} | ${c.params} | ${fmtE(wr.relErr)} (${wr.quantity}) | ${tols(rest)} | ${fmtE(wg.relErr)} (${wg.quantity.replace(/^gradients, all \d+ parameters \(worst: (.*)\)$/, '$1')}) | ${tols(grad)} | ${failed ? `${failed} FAILED` : 'pass'} |`);
+    }
+    lines.push('');
+  }
   if (R.profile) {
     const p = R.profile;
-    lines.push(`### Profile of our training step (frugal, batch ${BATCH}, ${TRAIN_SIZE}×${TRAIN_SIZE}, 1 thread, tf.profile)`, '');
-    lines.push(`${p.kernels} kernel invocations; summed kernel time ${fmtS(p.kernelMs / 1000)}; the profiled call took ${fmtS(p.wallMs / 1000)} wall (tf.profile reads every kernel's output back, which adds a little).`, '');
+    lines.push(`### Profile of our training step (${R.family}, batch ${BATCH}, ${TRAIN_SIZE}×${TRAIN_SIZE}, tfjs ${tfjsThreads(R)}, tf.profile)`, '');
+    lines.push(`${p.kernels} kernel invocations; summed kernel time ${fmtS(p.kernelMs / 1000)}; the profiled call took ${fmtS(p.wallMs / 1000)} wall (tf.profile reads every kernel's output back, which adds to the wall time).`, '');
     lines.push('| Kernel | Time | Share | Calls |');
     lines.push('|---|---|---|---|');
     for (const r of p.rows.slice(0, 12)) lines.push(`| ${r.name} | ${fmtS(r.ms / 1000)} | ${((100 * r.ms) / p.kernelMs).toFixed(1)}% | ${r.count} |`);
@@ -455,8 +520,8 @@ function writeReport(R) {
   if (R.ortProfile) {
     const p = R.ortProfile;
     const main = p.variants[p.variants.length - 1];
-    lines.push(`### Profile of our refine step on onnxruntime (the fused graph, ${p.size}×${p.size}, 2 threads, onnxruntime's profiler)`, '');
-    lines.push(`Three sessions, run round robin in blocks of 4 (${p.runs} runs each after a warm-up; profiling on; times per run include the warm-up in the kernel column):`, '');
+    lines.push(`### Profile of our refine step on onnxruntime (the fused graph, ${p.size}×${p.size}, ${plural(ORT_THREADS, 'thread')}, onnxruntime's profiler)`, '');
+    lines.push(`${p.variants.length} sessions, run round robin in blocks of ${PROFILE_BLOCK} (${p.runs} runs each after a warm-up; profiling on; the kernel columns average over the runs and the warm-up):`, '');
     lines.push('| Graph / session | Median wall / run | Summed kernel time / run | Add + Relu kernels / run |');
     lines.push('|---|---|---|---|');
     for (const v of p.variants) {
@@ -468,19 +533,13 @@ function writeReport(R) {
     lines.push('|---|---|---|---|');
     for (const r of main.rows.slice(0, 12)) lines.push(`| ${r.name} | ${fmtS(r.ms / 1000)} | ${(100 * r.share).toFixed(1)}% | ${r.calls.toFixed(0)} |`);
     lines.push('');
-    lines.push('- What the profiles showed and what changed, in order (256², same weights; absolute times on this VM drift by 2× within minutes — hypervisor steal — so each change was judged in one window, and (a) is measured interleaved with the peer):');
-    lines.push('  1. Three-part path (encoder and middle as one 2N batch, then the decoder, skips through JavaScript): 109–127 ms per step. One fused graph per step: 87–94 ms in the same window (a fused version that kept the 2N batch was no faster: splitting the batch for the skips and swaps forced layout conversions, so the two encoder passes are separate subgraphs).');
-    lines.push('  2. In that graph the 23-channel first convolution (7 image + 16 tiled-embedding channels) ran as im2col (~21% of the step, 2.5× slower per MAC than the blocked NCHWc convolutions), and the skip concats plus the layout conversions around them took ~15%. The exporter now writes a convolution over a concat as a sum of per-part convolutions (median 99 vs 134 ms per run, same window).');
-    lines.push('  3. Next profile: the sums were not folded into the convolutions (5 Add + 5 Relu kernels, plus the layout conversions around the two embedding adds), and the tiled embedding was expanded to the image once per pass (Expand + Concat, ~10%). onnxruntime folds an Add into its blocked convolution only when it can prove both shapes equal, which symbolic H×W after a Resize defeats: the refine graph is now exported with the image size fixed (one session per size; a refinement runs hundreds of steps at one size), and the embedding\'s convolution is emitted once for both passes. The table above shows the Adds and ReLUs gone in the fixed-shape graph.');
-    lines.push('  4. The per-node timings summed to less than the wall time with sleeping threads: with 2 threads, each of the ~40 operators wakes the second thread, and a wake-up is slow on this VM. The refine and `full` sessions now let idle threads spin (the encoder/middle/decoder sessions, which take turns within a step, still sleep): per run 66–72 vs 120–146 ms in a contended window, 52–66 vs 55–69 ms in a quiet one (separate processes, alternated; the last two rows above are this run\'s window).');
-    lines.push('  5. Outside onnxruntime (node --cpu-prof of a refinement): ~27 ms of JavaScript per step, a third of it Gaussian draws. `Rng.fillNormal` now keeps the generator state in locals (the same values, 2.7× faster) and the refiner draws the guide noise for the hole pixels only (the known pixels of x̄_t are x₀\'s): ~10 ms per step left (input building, the DDPM update, pasting, the sampler\'s own noise).');
-    lines.push('');
+    lines.push('What these three sessions isolate (a fixed shape lets onnxruntime fold the Adds and ReLUs into its blocked convolutions; spinning threads skip a wake-up per operator) and how the exporter got here: reports/bench-notes.md.', '');
   }
   lines.push('## How to run', '');
   lines.push('```');
   lines.push('pnpm run build                      # the harness reads packages/*/dist');
-  lines.push('node bench/run.js                   # full run (~15–25 min on 2 cores), writes reports/bench.md');
-  lines.push('node bench/run.js --quick           # ~2 min, indicative');
+  lines.push('node bench/run.js                   # full run, writes reports/bench.md (its duration is in the report\'s first line)');
+  lines.push('node bench/run.js --quick           # fewer repetitions and a smaller T_k, indicative');
   lines.push('node bench/peer/check.js            # numerics: peer vs tfjs on the same NetworkDef and weights');
   lines.push('```');
   lines.push('The PyTorch peer needs `/usr/bin/python3` with torch (`apt-get install python3-torch`); without it the peer columns are empty.');
@@ -501,6 +560,7 @@ async function main() {
   const dir = C.tmpDir();
   const R = {
     date: new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC', machine: machine(), loadStart, busy, peer, rows: [], notes: [],
+    peerThreads: PEER_THREADS_SEEN,
   };
   if (peer.ok) {
     try { peer.info = await C.runPeer(['info']); } catch (err) { peer.info = undefined; }
@@ -510,11 +570,14 @@ async function main() {
   try {
     const info = await e.initEngine({ backend: 'wasm' });
     R.backend = e.describeBackend(info);
+    R.backendInfo = info;
+    const tfjsLabel = `tfjs-${tfjsThreads(R)}`;
     const setup = await loadSetup(dir);
     fs.writeFileSync(path.join(dir, 'schedule.json'), JSON.stringify(setup.schedule));
     R.modelSource = setup.source;
     R.params = e.paramCount(setup.def);
     R.schedule = setup.schedule;
+    R.family = setup.name;
     const model = await e.NativeUNet.create(setup.cfg, { weights: setup.weights });
     const tk = PLAN.tk;
 
@@ -523,10 +586,11 @@ async function main() {
       const inputs = await refineInputs(PLAN.size);
       R.imageSource = inputs.source;
       R.hole = inputs.mask.data.reduce((a, b) => a + b, 0) / inputs.mask.size;
+      R.refineRan = ONLY.has('a') || ONLY.has('onnx');
       let peerRes;
       const peerRefine = async (reps) => {
         C.writeBundle(path.join(dir, 'images256.json'), { guide: inputs.guideImage, image: inputs.image, mask: inputs.mask });
-        return C.runPeer(['bench', ...peerArgs(setup, ['--task', 'refine', '--tk', String(tk), '--reps', String(reps), '--images', path.join(dir, 'images256.json'), ...scheduleArgs(setup.schedule)])]);
+        return peerBench([...peerArgs(setup, ['--task', 'refine', '--tk', String(tk), '--reps', String(reps), '--images', path.join(dir, 'images256.json'), ...scheduleArgs(setup.schedule)])]);
       };
       if (peer.ok && ONLY.has('a') && !ONLY.has('onnx')) {
         log(`(a) peer: refine ${PLAN.size}², T_k=${tk}, ${PLAN.refineReps} reps`);
@@ -535,8 +599,8 @@ async function main() {
       if (ONLY.has('onnx')) {
         if (typeof e.OnnxUNet === 'function') {
           try {
-            log(`(a) ours (OnnxUNet, onnxruntime, 2 threads) and the peer, interleaved rep by rep, ${PLAN.refineReps} reps each`);
-            const om2 = await e.OnnxUNet.create(setup.cfg, { weights: setup.weights, intraOpNumThreads: 2 });
+            log(`(a) ours (OnnxUNet, onnxruntime, ${ORT_THREADS} threads) and the peer, interleaved rep by rep, ${PLAN.refineReps} reps each`);
+            const om2 = await e.OnnxUNet.create(setup.cfg, { weights: setup.weights, intraOpNumThreads: ORT_THREADS });
             try {
               // one warm-up step creates the fused session outside the timings
               await timeRefine(om2, setup, inputs, 1, 1);
@@ -558,7 +622,7 @@ async function main() {
               const m2 = C.median(r2.times), pm = peerRes?.median;
               R.refineCheck = `${r2.knownMaxDiff} (ours), ${peerRes ? peerRes.knownMaxDiff : '—'} (peer)`;
               R.rows.push({
-                label: `(a) refine ${PLAN.size}×${PLAN.size}, frugal, T_k = ${tk} (ddpm, 2 encoder+middle passes + swap per step) — OnnxUNet (the default engine), onnxruntime-node ${R.machine.ort ?? ''} 2 threads, one fused graph per step`,
+                label: `(a) refine ${PLAN.size}×${PLAN.size}, ${R.family}, T_k = ${tk} (ddpm, 2 encoder+middle passes + swap per step) — OnnxUNet (the default engine), onnxruntime-node ${R.machine.ort ?? ''} ${plural(ORT_THREADS, 'thread')}, one fused graph per step`,
                 ours: `${fmtS(m2)}${spread(r2.times)}; ${fmtS(m2 / tk)}/step`,
                 peer: peerRes ? `${fmtS(pm)}${spread(peerRes.seconds)}; ${fmtS(pm / tk)}/step` : '—',
                 ratio: ratio(m2, pm),
@@ -580,7 +644,7 @@ async function main() {
         R.refineCheckTfjs = ours.knownMaxDiff;
         const om = C.median(ours.times), pm = peerRes?.median;
         R.rows.push({
-          label: `(a, tfjs) the same with NativeUNet, tfjs-wasm 1 thread (the engine without onnxruntime; three parts per step)`,
+          label: `(a, tfjs) the same with NativeUNet, ${tfjsLabel} (the engine without onnxruntime; three parts per step)`,
           ours: `${fmtS(om)}${spread(ours.times)}; ${fmtS(om / tk)}/step`,
           peer: peerRes ? `${fmtS(pm)} (as above)` : '—',
           ratio: ratio(om, pm),
@@ -589,7 +653,7 @@ async function main() {
       if (ONLY.has('ortprofile') && typeof e.buildOnnxRefineModel === 'function') {
         log('ortprofile: onnxruntime profiler on the fused refine step');
         try {
-          R.ortProfile = await profileOrtRefine(setup, PLAN.size, QUICK ? 3 : 10);
+          R.ortProfile = await profileOrtRefine(setup, PLAN.size, PLAN.ortProfileRuns);
         } catch (err) {
           R.notes.push(`onnxruntime profile not taken: ${err.message.split('\n')[0]}`);
         }
@@ -605,23 +669,23 @@ async function main() {
         let p;
         if (peer.ok) {
           log('forward: peer');
-          p = await C.runPeer(['bench', ...peerArgs(setup, ['--task', 'forward', '--batch', String(BATCH), '--size', String(TRAIN_SIZE), '--reps', String(PLAN.fwdReps)])]);
+          p = await peerBench([...peerArgs(setup, ['--task', 'forward', '--batch', String(BATCH), '--size', String(TRAIN_SIZE), '--reps', String(PLAN.fwdReps)])]);
         }
-        R.rows.push({ label: `forward, frugal, batch ${BATCH}, ${TRAIN_SIZE}×${TRAIN_SIZE} — tfjs-wasm 1 thread`, ours: `${fmtS(C.median(ours))}${spread(ours)}`, peer: p ? `${fmtS(p.median)}${spread(p.seconds)}` : '—', ratio: ratio(C.median(ours), p?.median) });
+        R.rows.push({ label: `forward, ${R.family}, batch ${BATCH}, ${TRAIN_SIZE}×${TRAIN_SIZE} — ${tfjsLabel}`, ours: `${fmtS(C.median(ours))}${spread(ours)}`, peer: p ? `${fmtS(p.median)}${spread(p.seconds)}` : '—', ratio: ratio(C.median(ours), p?.median) });
       }
       if (ONLY.has('b')) {
         let p;
         if (peer.ok) {
           log(`(b) peer: training step, ${PLAN.trainReps} reps`);
-          p = await C.runPeer(['bench', ...peerArgs(setup, ['--task', 'train', '--batch', String(BATCH), '--size', String(TRAIN_SIZE), '--reps', String(PLAN.trainReps)])]);
+          p = await peerBench([...peerArgs(setup, ['--task', 'train', '--batch', String(BATCH), '--size', String(TRAIN_SIZE), '--reps', String(PLAN.trainReps)])]);
         }
-        log(`(b) ours: training step in process (1 thread), ${PLAN.trainReps} reps`);
+        log(`(b) ours: training step in process (${tfjsLabel}), ${PLAN.trainReps} reps`);
         const local = new e.TfjsNetwork(setup.def, setup.weights);
         const step1 = trainStepper(setup, async (views, b) => { local.setWeights(views); return local.lossAndGrads(b); });
         const t1 = await timeIt(() => step1(batch), PLAN.trainReps);
         local.dispose();
-        log(`(b) ours: training step, 2 workers, ${PLAN.trainReps} reps`);
-        const pg = await e.ParallelGradient.create(setup.def, { workers: 2, backend: 'wasm' });
+        log(`(b) ours: training step, ${WORKERS} workers, ${PLAN.trainReps} reps`);
+        const pg = await e.ParallelGradient.create(setup.def, { workers: WORKERS, backend: 'wasm' });
         let t2;
         try {
           const step2 = trainStepper(setup, (views, b) => pg.lossAndGrads(views, b));
@@ -632,18 +696,18 @@ async function main() {
         // the onnxruntime training engine (train: { engine: onnx }), in its own process (bench/ort-train.js's child)
         let ot;
         try {
-          log(`(b) ours: training step on onnxruntime (train.engine: onnx), 2 threads, ${PLAN.trainReps} reps`);
+          log(`(b) ours: training step on onnxruntime (train.engine: onnx), ${ORT_THREADS} threads, ${PLAN.trainReps} reps`);
           const odir = fs.mkdtempSync(path.join(os.tmpdir(), 'diff2s-ortrain-'));
           fs.writeFileSync(path.join(odir, 'config.json'), JSON.stringify(setup.cfg));
-          ot = await runNodeChild(['--child', 'nchwc', '--dir', odir, '--reps', String(PLAN.trainReps), '--batch', String(BATCH), '--size', String(TRAIN_SIZE), '--threads', '2'], path.join(__dirname, 'ort-train.js'));
+          ot = await runNodeChild(['--child', 'nchwc', '--dir', odir, '--reps', String(PLAN.trainReps), '--batch', String(BATCH), '--size', String(TRAIN_SIZE), '--threads', String(ORT_THREADS)], path.join(__dirname, 'ort-train.js'));
           fs.rmSync(odir, { recursive: true, force: true });
         } catch (err) {
           R.notes.push(`(b) onnxruntime training row not measured: ${err.message.split('\n')[0]}`);
         }
         const pm = p?.median;
-        if (ot) R.rows.push({ label: `(b) training step on the onnxruntime training engine (\`train: { engine: onnx }\`: the generated forward + backward + Adam graph, ${ot.engine ?? 'onnxruntime'}), 2 threads, own process`, ours: `${fmtS(ot.median)}${spread(ot.seconds)}`, peer: p ? `${fmtS(pm)} (as below)` : '—', ratio: ratio(ot.median, pm) });
-        R.rows.push({ label: `(b) training step (loss + gradient + Adam), frugal, batch ${BATCH}, ${TRAIN_SIZE}×${TRAIN_SIZE} — in process, 1 thread`, ours: `${fmtS(C.median(t1))}${spread(t1)}`, peer: p ? `${fmtS(pm)}${spread(p.seconds)}` : '—', ratio: ratio(C.median(t1), pm) });
-        R.rows.push({ label: '(b) the same — ParallelGradient, 2 worker threads', ours: `${fmtS(C.median(t2))}${spread(t2)}`, peer: p ? `${fmtS(pm)} (as above)` : '—', ratio: ratio(C.median(t2), pm) });
+        if (ot) R.rows.push({ label: `(b) training step on the onnxruntime training engine (\`train: { engine: onnx }\`: the generated forward + backward + Adam graph, ${ot.engine ?? 'onnxruntime'}), ${plural(ORT_THREADS, 'thread')}, own process`, ours: `${fmtS(ot.median)}${spread(ot.seconds)}`, peer: p ? `${fmtS(pm)} (as below)` : '—', ratio: ratio(ot.median, pm) });
+        R.rows.push({ label: `(b) training step (loss + gradient + Adam), ${R.family}, batch ${BATCH}, ${TRAIN_SIZE}×${TRAIN_SIZE} — in process, ${tfjsLabel}`, ours: `${fmtS(C.median(t1))}${spread(t1)}`, peer: p ? `${fmtS(pm)}${spread(p.seconds)}` : '—', ratio: ratio(C.median(t1), pm) });
+        R.rows.push({ label: `(b) the same — ParallelGradient, ${WORKERS} worker threads (tfjs-wasm each)`, ours: `${fmtS(C.median(t2))}${spread(t2)}`, peer: p ? `${fmtS(pm)} (as above)` : '—', ratio: ratio(C.median(t2), pm) });
         R.train1 = C.median(t1);
         // makeBatch is outside the timed step on both sides; its cost, for reference
         const brick = path.join(C.ROOT, 'examples/data/brick-512.png');
@@ -653,11 +717,11 @@ async function main() {
           const schedule = core.createContainer().schedules.create(type, sRest, undefined, 'schedule');
           const rng = new core.Rng(5);
           const mb = await timeIt(() => e.makeBatch(data, setup.cfg, schedule, 'diffusion', BATCH, 'hole', rng), 3);
-          R.notes.push(`(b) excludes batch creation on both sides; our makeBatch (crops, free-form masks, noising, input layout) takes ${fmtS(C.median(mb))} per batch of ${BATCH}.`);
+          R.notes.push(`(b) excludes batch creation on both sides; our makeBatch (crops, free-form masks, noising, input layout) took ${fmtS(C.median(mb))} per batch of ${BATCH} (median of ${mb.length}).`);
         }
       }
       if (ONLY.has('profile')) {
-        log('profile: tf.profile of one training step (1 thread)');
+        log(`profile: tf.profile of one training step (${tfjsLabel})`);
         R.profile = await profileTrainStep(setup, batch);
         R.profileFindings = profileFindings(R.profile);
       }
@@ -665,11 +729,12 @@ async function main() {
 
     // (c) patch guide
     if (ONLY.has('c')) {
-      log(`(c) patch guide 256², ${PLAN.patchReps} reps`);
+      log(`(c) patch guide ${PATCH_SIZE}², ${PLAN.patchReps} reps`);
       const p = await timePatch(PLAN.patchReps);
       const m = C.median(p.times);
-      R.rows.push({ label: `(c) patch guide, 256×256, ${(100 * p.hole).toFixed(1)}% free-form hole (target ≤ 10 s)`, ours: `${fmtS(m)}${spread(p.times)} ${m <= 10 ? '✓' : '✗ over target'}`, peer: 'n/a', ratio: '—' });
+      R.rows.push({ label: `(c) patch guide, ${PATCH_SIZE}×${PATCH_SIZE}, ${(100 * p.hole).toFixed(1)}% free-form hole (target ≤ ${fmtS(PATCH_TARGET_S)})`, ours: `${fmtS(m)}${spread(p.times)} ${m <= PATCH_TARGET_S ? '✓' : '✗ over target'}`, peer: 'n/a', ratio: '—' });
       R.imageSource ??= p.source;
+      R.hole ??= p.hole;
     }
 
     // (d) peak RSS at 512²
@@ -684,31 +749,50 @@ async function main() {
       const ours = await runNodeChild(['--child', 'rss', '--size', String(PLAN.rssSize), '--tk', String(PLAN.rssTk), '--dir', dir]);
       let p;
       if (peer.ok) {
-        log('(d) peer: peak RSS of refine 512²');
-        p = await C.runPeer(['bench', ...peerArgs(setup, ['--task', 'refine', '--size', String(PLAN.rssSize), '--tk', String(PLAN.rssTk), '--reps', '1', ...scheduleArgs(setup.schedule)])]);
+        log(`(d) peer: peak RSS of refine ${PLAN.rssSize}²`);
+        p = await peerBench([...peerArgs(setup, ['--task', 'refine', '--size', String(PLAN.rssSize), '--tk', String(PLAN.rssTk), '--reps', '1', ...scheduleArgs(setup.schedule)])]);
       }
       if (oursOnnx) {
         R.rows.push({
-          label: `(d) peak RSS, refine ${PLAN.rssSize}×${PLAN.rssSize} (T_k = ${PLAN.rssTk}), own process (VmHWM), OnnxUNet (default engine) — target ≤ 1.5 GB`,
-          ours: `${fmtMB(oursOnnx.peakRssMB)} ${oursOnnx.peakRssMB <= 1536 ? '✓' : '✗ over target'}`,
+          label: `(d) peak RSS, refine ${PLAN.rssSize}×${PLAN.rssSize} (T_k = ${PLAN.rssTk}), own process (VmHWM), OnnxUNet (default engine) — target ≤ ${fmtMB(RSS_TARGET_MB)}`,
+          ours: `${fmtMB(oursOnnx.peakRssMB)} ${oursOnnx.peakRssMB <= RSS_TARGET_MB ? '✓' : '✗ over target'}`,
           peer: p ? fmtMB(p.peakRssMB) : '—',
           ratio: ratio(oursOnnx.peakRssMB, p?.peakRssMB),
         });
       }
       R.rows.push({
         label: `(d, tfjs) the same with NativeUNet on tfjs-wasm`,
-        ours: `${fmtMB(ours.peakRssMB)} ${ours.peakRssMB <= 1536 ? '✓' : '✗ over target'}`,
+        ours: `${fmtMB(ours.peakRssMB)} ${ours.peakRssMB <= RSS_TARGET_MB ? '✓' : '✗ over target'}`,
         peer: p ? fmtMB(p.peakRssMB) : '—',
         ratio: ratio(ours.peakRssMB, p?.peakRssMB),
       });
       R.notes.push(`(d) our ${fmtMB(ours.peakRssMB)}: the process starts at ${fmtMB(ours.baseRssMB)} (Node + the packages), the tfjs-wasm heap (WebAssembly memory, which never shrinks) has grown to ${ours.wasmHeapMB ? fmtMB(ours.wasmHeapMB) : '?'}, and tfjs's peak of live tensor bytes during one refinement step is ${fmtMB(ours.tensorPeakMB)} (the intermediates of a section are kept until the section ends). ${PLAN.rssSize}² speed in these runs: ours ${oursOnnx ? `${fmtS(oursOnnx.seconds / PLAN.rssTk)}/step (onnxruntime), ` : ''}${fmtS(ours.seconds / PLAN.rssTk)}/step (tfjs)${p ? `, PyTorch ${fmtS(p.median / PLAN.rssTk)}/step` : ''}.`);
     }
     model.dispose();
+
+    // check: the peer numerics (bench/peer/check.js's cases), after the timings so they see no extra work
+    if (ONLY.has('check') && peer.ok) {
+      log('check: peer vs tfjs numerics (bench/peer/check.js cases)');
+      const { checkNetwork, CASES } = require('./peer/check.js');
+      const pk = { e, core, refiner: C.pkg('refiner') };
+      R.peerCheck = [];
+      for (const c of CASES) {
+        const cdir = C.tmpDir('diff2s-peer-check-');
+        try {
+          const { params, rows } = await checkNetwork(c.spec, { n: c.n, size: c.size, dir: cdir, gradTol: c.gradTol }, pk);
+          R.peerCheck.push({ name: c.name, params, rows });
+        } catch (err) {
+          R.peerCheck.push({ name: c.name, error: err.message.split('\n')[0] });
+        } finally {
+          fs.rmSync(cdir, { recursive: true, force: true });
+        }
+      }
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  R.notes.push('The peer is not a second UNet: bench/peer/diff2s_peer.py walks the NetworkDef the engine\'s defineUNet produced, on the same weights (`node bench/peer/check.js`: forward, h₋₁, h, refiner prediction and gradients agree to ≤ 1e-5 relative).');
-  R.notes.push('Ours runs tfjs-wasm on ONE thread (tfjs-wasm has no threads in Node); PyTorch uses 2 threads. The 2-worker row of (b) is our data-parallel answer on a 2-core machine.');
+  R.notes.push(`The peer is not a second UNet: bench/peer/diff2s_peer.py walks the NetworkDef the engine's defineUNet produced, on the same weights.${R.peerCheck ? ' How closely the two agree, measured in this run: "Peer numerics" below.' : ''}`);
+  R.notes.push(`Threads: tfjs ${tfjsThreads(R)}, in process${ONLY.has('b') ? ` (the ${WORKERS}-worker row of (b) is the data-parallel path)` : ''}; onnxruntime with ${plural(ORT_THREADS, 'intra-op thread')}, PyTorch with ${R.peer.ok ? peerThreads(R) : 'nothing (not run)'}; this machine has ${R.machine.cores} cores.`);
   R.loadEnd = os.loadavg();
   R.minutes = (Date.now() - started) / 60000;
   const busyDuring = LOADS.filter((l) => l.busy.length).length;
@@ -731,14 +815,14 @@ function profileFindings(p) {
   const ph = p.phases;
   const stepMs = ph.setWeights + ph.lossAndGrads + ph.adam;
   const lgShare = ph.lossAndGrads / stepMs;
-  out.push(`Phases of the in-process step (median of 3): loss + gradients ${fmtS(ph.lossAndGrads / 1000)} (${(100 * lgShare).toFixed(0)}%), weights into tfjs ${fmtS(ph.setWeights / 1000)}, gradient copy + Adam ${fmtS(ph.adam / 1000)}${lgShare > 0.95 ? ' — the JavaScript around the kernels is negligible; the step is kernel-bound' : ''}.`);
+  out.push(`Phases of the in-process step (median of ${ph.n}): loss + gradients ${fmtS(ph.lossAndGrads / 1000)} (${(100 * lgShare).toFixed(0)}%), weights into tfjs ${fmtS(ph.setWeights / 1000)}, gradient copy + Adam ${fmtS(ph.adam / 1000)}${lgShare > 0.95 ? ' — the JavaScript around the kernels is negligible; the step is kernel-bound' : ''}.`);
   out.push(`Convolutions take ${(100 * conv).toFixed(0)}% of the kernel time: forward Conv2D ${fmtS((get('Conv2D')?.ms ?? 0) / 1000)}, Conv2DBackpropFilter ${fmtS((get('Conv2DBackpropFilter')?.ms ?? 0) / 1000)}, Conv2DBackpropInput ${fmtS((get('Conv2DBackpropInput')?.ms ?? 0) / 1000)}.`);
   const bpf = get('Conv2DBackpropFilter'), fwd = get('Conv2D'), bpi = get('Conv2DBackpropInput');
   if (bpf && fwd) {
-    out.push(`${p.rows[0] === bpf ? 'The filter gradient is the single biggest cost: ' : ''}diff2s's composed Conv2DBackpropFilter (a Conv2D over the batch axis on transposed x and dy, plus those transposes) runs at ${(bpf.ms / fwd.ms).toFixed(1)}× the forward convolutions' time for the same FLOPs; the input gradient (flipped-filter Conv2D) at ${bpi ? (bpi.ms / fwd.ms).toFixed(1) : '?'}×. A faster weight-gradient kernel (e.g. an im2col + one GEMM per layer, or batching the 3×3 taps) is where a training speed-up would come from.`);
+    out.push(`${p.rows[0] === bpf ? 'The filter gradient is the single biggest cost: ' : ''}diff2s's composed Conv2DBackpropFilter (a Conv2D over the batch axis on transposed x and dy, plus those transposes) runs at ${(bpf.ms / fwd.ms).toFixed(1)}× the forward convolutions' time for the same FLOPs; the input gradient (flipped-filter Conv2D) at ${bpi ? (bpi.ms / fwd.ms).toFixed(1) : '?'}×.${p.rows[0] === bpf ? ' A faster weight-gradient kernel (e.g. an im2col + one GEMM per layer) is where a training speed-up would come from.' : ''}`);
   }
   const others = p.rows.filter((r) => !['Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput'].includes(r.name)).slice(0, 4);
-  out.push(`Next after the convolutions: ${others.map((r) => `${r.name} ${fmtS(r.ms / 1000)} (${r.count} calls)`).join(', ')}. SplitV is the gradient of the skip-connection concats and Sum mostly the bias gradients (sums over N·H·W); both are memory-bound passes over 16×64×64×64 tensors.`);
+  out.push(`Next after the convolutions: ${others.map((r) => `${r.name} ${fmtS(r.ms / 1000)} (${r.count} calls)`).join(', ')}. SplitV is the gradient of the skip-connection concats and Sum mostly the bias gradients (sums over N·H·W).`);
   return out;
 }
 

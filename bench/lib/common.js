@@ -139,15 +139,27 @@ function onnxruntimeVersion() {
   }
 }
 
-/** Other processes using CPU now (top by %CPU, excluding this process tree), from ps. */
+/** The %CPU (ps's pcpu) from which another process counts as busy. */
+const BUSY_CPU_PERCENT = 20;
+
+/** Other processes using CPU now (≥ BUSY_CPU_PERCENT, top by %CPU, excluding this process tree), from ps. */
 function busyProcesses() {
   const r = spawnSync('ps', ['-eo', 'pid,ppid,pcpu,etime,args', '--sort=-pcpu'], { encoding: 'utf8' });
   if (r.status !== 0) return [];
   const mine = new Set([process.pid, process.ppid]);
   return r.stdout.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/)).map((f) => ({
     pid: +f[0], ppid: +f[1], cpu: +f[2], etime: f[3], cmd: f.slice(4).join(' '),
-  })).filter((p) => p.cpu >= 20 && !mine.has(p.pid) && !mine.has(p.ppid) && !/\bps\b/.test(p.cmd.split(' ')[0])
+  })).filter((p) => p.cpu >= BUSY_CPU_PERCENT && !mine.has(p.pid) && !mine.has(p.ppid) && !/\bps\b/.test(p.cmd.split(' ')[0])
     && !/<defunct>/.test(p.cmd)); // a zombie uses no CPU (ps's pcpu is its lifetime average)
+}
+
+/** The checked-out commit and the files under packages/ that differ from it (git), or undefined without git. */
+function codeState() {
+  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
+  if (head.status !== 0) return undefined;
+  const st = spawnSync('git', ['status', '--porcelain', '--', 'packages'], { cwd: ROOT, encoding: 'utf8' });
+  const dirty = st.status === 0 ? st.stdout.split('\n').filter(Boolean).map((l) => l.slice(3)) : [];
+  return { commit: head.stdout.trim(), dirty };
 }
 
 /** Peak RSS of this process in MB: VmHWM from /proc/self/status, else process.resourceUsage().maxRSS. */
@@ -253,5 +265,5 @@ function tmpDir(prefix = 'diff2s-bench-') {
 
 module.exports = {
   ROOT, PEER, PYTHON, pkg, writeBundle, readBundle, writeWeights, peerAvailable, runPeer, median, cpuModel, cpuFlags,
-  onnxruntimeVersion, busyProcesses, peakRssMB, benchImage, synthetic, freeFormMask, randomBatch, relErr, tmpDir,
+  onnxruntimeVersion, codeState, BUSY_CPU_PERCENT, busyProcesses, peakRssMB, benchImage, synthetic, freeFormMask, randomBatch, relErr, tmpDir,
 };
