@@ -27,15 +27,8 @@ import { ModelError, writeFileAtomic } from '@diff2s/core';
 import { NetOp, NetworkDef, opInputs, SECTION_ORDER, SectionName, shapeSize } from '../net/def';
 import type { WeightMap } from '../net/types';
 import { engineVersion, readModel } from '../io/model-io';
-import {
-  attribute, AttrValue, encodeOnnxModel, f32Bytes, i64Bytes, OnnxDataType, OnnxDimension, OnnxModel, OnnxNode, OnnxTensor,
-  OnnxValueInfo,
-} from './proto';
-
-/** The opset the exporter targets (GroupNorm is composed; every op used exists since opset 13). */
-export const ONNX_OPSET = 17;
-/** IR version matching {@link ONNX_OPSET}. */
-export const ONNX_IR_VERSION = 8;
+import { AttrValue, OnnxGraphBuilder, ONNX_OPSET, valueInfo } from './graph';
+import { encodeOnnxModel, f32Bytes, OnnxDataType, OnnxModel } from './proto';
 
 /** The graphs a UNet is exported as. */
 export type OnnxPartName = 'encoder' | 'middle' | 'decoder' | 'full';
@@ -170,78 +163,21 @@ export function onnxPartSignature(def: NetworkDef, part: OnnxPartName): OnnxPart
 }
 
 
-/** Builds one graph's nodes and initializers from def ops. */
-class GraphWriter {
-  readonly nodes: OnnxNode[] = [];
-  readonly initializers: OnnxTensor[] = [];
-  private readonly consts = new Map<string, string>();
+/** Writes one graph's nodes and initializers from def ops (on the shared {@link OnnxGraphBuilder}). */
+class GraphWriter extends OnnxGraphBuilder {
   private readonly paramInits = new Map<string, string>();
-  private readonly taken = new Set<string>();
-  private nodeCount = 0;
   /** def value name → ONNX tensor name. */
   readonly env = new Map<string, string>();
   /** Appended to emitted value names (a second copy of ops, e.g. the refine graph's guide pass). */
   valueSuffix = '';
 
   constructor(private readonly def: NetworkDef, private readonly weights: WeightMap) {
+    super();
     for (const p of def.params) this.paramShapes.set(p.name, p.shape);
     for (const s of SECTION_ORDER) for (const o of def.sections[s].ops) this.producers.set(o.out, o);
   }
 
   private readonly paramShapes = new Map<string, number[]>();
-
-  /** A tensor name not used yet. */
-  fresh(base: string): string {
-    let n = base, k = 1;
-    while (this.taken.has(n)) n = `${base}_${k++}`;
-    this.taken.add(n);
-    return n;
-  }
-
-  reserve(name: string): string {
-    if (this.taken.has(name)) throw new ModelError(`ONNX export: tensor name "${name}" is used twice`);
-    this.taken.add(name);
-    return name;
-  }
-
-  node(opType: string, inputs: string[], outputs: string[], attrs: Record<string, AttrValue> = {}): string[] {
-    this.nodes.push({
-      op_type: opType,
-      name: `${opType}_${this.nodeCount++}`,
-      input: inputs,
-      output: outputs,
-      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
-    });
-    return outputs;
-  }
-
-  /** One-output node writing a fresh tensor named after `base`. */
-  op(opType: string, inputs: string[], base: string, attrs: Record<string, AttrValue> = {}): string {
-    return this.node(opType, inputs, [this.fresh(base)], attrs)[0];
-  }
-
-  constI64(values: readonly number[]): string {
-    const key = `i64:${values.join(',')}`;
-    let n = this.consts.get(key);
-    if (!n) {
-      n = this.fresh(`const_i64_${values.join('_').replace(/-/g, 'm')}`);
-      this.initializers.push({ name: n, dims: [values.length], data_type: OnnxDataType.INT64, raw_data: i64Bytes(values) });
-      this.consts.set(key, n);
-    }
-    return n;
-  }
-
-  constF32(values: Float32Array | readonly number[], dims: number[], base = 'const_f32'): string {
-    const a = values instanceof Float32Array ? values : Float32Array.from(values);
-    const key = `f32:${dims.join('x')}:${Array.from(a).join(',')}`;
-    let n = this.consts.get(key);
-    if (!n) {
-      n = this.fresh(base);
-      this.initializers.push({ name: n, dims, data_type: OnnxDataType.FLOAT, raw_data: f32Bytes(a) });
-      this.consts.set(key, n);
-    }
-    return n;
-  }
 
   /** A parameter as an initializer with the given dims (same data, possibly reshaped, e.g. [C] → [C,1,1]). */
   param(name: string, dims?: number[]): string {
@@ -535,11 +471,6 @@ class GraphWriter {
   }
 }
 
-function valueInfo(spec: OnnxIoSpec): OnnxValueInfo {
-  const dim: OnnxDimension[] = spec.dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d }));
-  return { name: spec.name, type: { tensor_type: { elem_type: OnnxDataType.FLOAT, shape: { dim } } } };
-}
-
 /** The ONNX model (protobuf object, before encoding) of one part of a network. */
 export function buildOnnxModel(def: NetworkDef, weights: WeightMap, part: OnnxPartName, options: OnnxExportOptions = {}): OnnxModel {
   const plan = planPart(def, part);
@@ -574,28 +505,21 @@ function wrapGraph(
     inputs = inputs.map((s) => fixDims(s, fixed));
     outputs = outputs.map((s) => fixDims(s, fixed));
   }
-  return {
-    ir_version: ONNX_IR_VERSION,
-    opset_import: [{ domain: '', version: ONNX_OPSET }],
-    producer_name: 'diff2s',
-    producer_version: engineVersion(),
-    model_version: 1,
-    doc_string: `diff2s ${def.family} ${doc}`,
-    graph: {
-      name: `${options.name ?? 'diff2s'}_${part}`.replace(/[^A-Za-z0-9_]/g, '_'),
-      node: w.nodes,
-      initializer: w.initializers,
-      input: inputs.map(valueInfo),
-      output: outputs.map(valueInfo),
-    },
-    metadata_props: Object.entries({
+  for (const s of inputs) w.inputs.push(valueInfo(s.name, s.dims));
+  for (const s of outputs) w.outputs.push(valueInfo(s.name, s.dims));
+  return w.toModel({
+    name: `${options.name ?? 'diff2s'}_${part}`,
+    doc: `diff2s ${def.family} ${doc}`,
+    producer: 'diff2s',
+    producerVersion: engineVersion(),
+    metadata: {
       'diff2s.part': part,
       'diff2s.family': def.family,
       'diff2s.sizeMultiple': String(def.shapes.sizeMultiple),
       ...metadata,
       ...options.metadata,
-    }).map(([key, value]) => ({ key, value })),
-  };
+    },
+  });
 }
 
 /**

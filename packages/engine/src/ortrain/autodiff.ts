@@ -17,7 +17,14 @@
  * With `nchwc` set, convs whose channel counts fit the CPU's block size run as onnxruntime's internal
  * `com.microsoft.nchwc` Conv with an in-graph weight reorder (see {@link NchwcInfo}).
  */
-import { NCHWC_DOMAIN, numel, OnnxGraphBuilder } from './graph';
+import { shapeSize } from '../net/def';
+import type { OnnxGraphBuilder } from '../onnx/graph';
+
+/** onnxruntime's internal NCHWc domain (blocked-layout Conv, ReorderInput, ReorderOutput). */
+export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
+
+/** Number of elements of a shape (net/def's `shapeSize`; the name the training-graph code has always used). */
+export const numel: (shape: readonly number[]) => number = shapeSize;
 
 /** A value of the graph: tensor name, static shape, whether a gradient is wanted for it. */
 export interface V {

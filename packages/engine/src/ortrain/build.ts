@@ -13,8 +13,11 @@
  * w' = w − a·m' / (√v'·sc2 + ε).
  */
 import { NetOp, NetworkDef, opInputs, SECTION_ORDER, shapeSize } from '../net/def';
-import { NchwcInfo, Tape, V } from './autodiff';
-import { numel, OnnxGraphBuilder } from './graph';
+import { OnnxGraphBuilder, ONNX_OPSET } from '../onnx/graph';
+import { NchwcInfo, numel, Tape, V } from './autodiff';
+
+/** The training graphs' opset: the one every diff2s graph uses ({@link ONNX_OPSET}). */
+export const ORTRAIN_OPSET = ONNX_OPSET;
 
 /** What a training graph computes after the loss. */
 export type TrainGraphMode = 'adam' | 'sgd' | 'grads' | 'forward';
@@ -245,6 +248,6 @@ export function buildTrainGraph(def: NetworkDef, o: TrainGraphOptions): TrainGra
       Object.assign(outputs, { params_out: [total], m_out: [total], v_out: [total] });
     }
   }
-  const bytes = g.encode(`diff2s_train_${o.mode}`, `diff2s ${def.family} training step (${o.mode}), batch ${N}, ${H}x${W}`);
+  const bytes = g.encode({ name: `diff2s_train_${o.mode}`, doc: `diff2s ${def.family} training step (${o.mode}), batch ${N}, ${H}x${W}`, producer: 'diff2s-ortrain' });
   return { bytes, inputs, outputs, paramCount: total, stats: { nodes: g.nodes.length, ...t.stats } };
 }

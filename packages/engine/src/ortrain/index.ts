@@ -2,7 +2,6 @@
  * Training on onnxruntime: training graphs (forward, masked loss, backward, optimizer) generated in TypeScript from
  * the engine-neutral NetworkDef by a small reverse-mode differentiator, run by onnxruntime-node.
  */
-export * from './graph';
 export * from './autodiff';
 export * from './build';
 export * from './session';

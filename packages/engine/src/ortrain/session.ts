@@ -15,7 +15,7 @@ import type { TrainBatch } from '../net/types';
 import { loadOrtSession, OrtFeed, OrtSession } from '../onnx/ort';
 import { NchwcInfo, Tape } from './autodiff';
 import { buildTrainGraph, TrainGraph, TrainGraphMode } from './build';
-import { OnnxGraphBuilder } from './graph';
+import { OnnxGraphBuilder } from '../onnx/graph';
 
 /** Options of {@link OrtTrainer}. */
 export interface OrtTrainerOptions {
