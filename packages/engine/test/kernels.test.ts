@@ -1,15 +1,6 @@
 import { Rng } from '@diff2s/core';
 import { initEngine, tf } from '@diff2s/engine';
-
-/** Max |a-b| / max(1, max|b|). */
-function relErr(a: Float32Array, b: Float32Array): number {
-  let m = 0, s = 0;
-  for (let i = 0; i < a.length; i++) {
-    m = Math.max(m, Math.abs(a[i] - b[i]));
-    s = Math.max(s, Math.abs(b[i]));
-  }
-  return m / Math.max(1e-12, s);
-}
+import { relErr } from './helpers';
 
 function randn(rng: Rng, shape: number[]): Float32Array {
   return rng.fillNormal(new Float32Array(shape.reduce((a, b) => a * b, 1)));

@@ -4,6 +4,7 @@
  * `NativeUNet`, the onnxruntime `OnnxUNet` and the training batches all build their inputs here.
  */
 import { assertMaskFits, assertSameShape, Conditioning, DenoiserStep, InputError, Tensor4 } from '@diff2s/core';
+import type { NetworkDef } from './def';
 import { imageInputChannels, isConditional, type UNetConfig } from './unet';
 
 /** The noise-level value a config feeds its embedding for a step: t, ᾱ_t or √ᾱ_t. */
@@ -64,6 +65,12 @@ export function writeUNetInput(cfg: UNetConfig, xt: Tensor4, cond: Conditioning 
       }
     }
   }
+}
+
+/** Throws unless an image of h×w fits the network (both a multiple of its `sizeMultiple`). */
+export function assertUNetSize(def: NetworkDef, h: number, w: number): void {
+  const m = def.shapes.sizeMultiple;
+  if (h % m || w % m) throw new InputError(`image size ${h}×${w} must be a multiple of ${m} for this UNet`);
 }
 
 /** Images [start, start+count) of a batch, as a new tensor. */

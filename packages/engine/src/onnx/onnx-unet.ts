@@ -21,7 +21,7 @@ import {
 } from '@diff2s/core';
 import type { NetworkDef } from '../net/def';
 import { initWeights } from '../net/init';
-import { buildUNetInput, noiseLevelFor, writeUNetInput } from '../net/input';
+import { assertUNetSize, buildUNetInput, noiseLevelFor, writeUNetInput } from '../net/input';
 import type { WeightMap } from '../net/types';
 import { defineUNet, imageInputChannels, isConditional, resolveUNetConfig, UNetConfig, UNetSpec } from '../net/unet';
 import { ModelCard, readModel } from '../io/model-io';
@@ -252,8 +252,7 @@ export class OnnxUNet implements Denoiser {
   }
 
   private checkSize(h: number, w: number): void {
-    const m = this.def.shapes.sizeMultiple;
-    if (h % m || w % m) throw new InputError(`image size ${h}×${w} must be a multiple of ${m} for this UNet`);
+    assertUNetSize(this.def, h, w);
   }
 
   /** The `noise` feed (when the part's graph declares it). */

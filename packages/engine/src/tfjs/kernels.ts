@@ -139,16 +139,21 @@ function isNHWC(df: unknown): boolean {
   return df === undefined || df === 'NHWC' || df === 'channelsLast';
 }
 
+/** Run `f` with a scope whose intermediate tensors are disposed afterwards. */
+function inScope<T>(backend: unknown, f: (scope: KernelScope) => T): T {
+  const scope = new KernelScope(backend as Backendish, WASM);
+  try {
+    return f(scope);
+  } finally {
+    scope.dispose();
+  }
+}
+
 const backpropFilterKernel: KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
   const a = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
   if (!isNHWC(a.dataFormat)) throw new Error('Conv2DBackpropFilter (diff2s wasm kernel) supports NHWC only');
-  const scope = new KernelScope(backend as unknown as Backendish, WASM);
-  try {
-    return conv2dBackpropFilterImpl(scope, x, dy, a);
-  } finally {
-    scope.dispose();
-  }
+  return inScope(backend, (scope) => conv2dBackpropFilterImpl(scope, x, dy, a));
 };
 
 const backpropInputKernel: KernelFunc = (args) => {
@@ -156,12 +161,7 @@ const backpropInputKernel: KernelFunc = (args) => {
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
   const a = attrs as unknown as tf.Conv2DBackpropInputAttrs;
   if (!isNHWC(a.dataFormat)) return original.get('Conv2DBackpropInput')!.kernelFunc(args);
-  const scope = new KernelScope(backend as unknown as Backendish, WASM);
-  try {
-    return conv2dBackpropInputImpl(scope, dy, filter, a);
-  } finally {
-    scope.dispose();
-  }
+  return inScope(backend, (scope) => conv2dBackpropInputImpl(scope, dy, filter, a));
 };
 
 const batchMatMulKernel: KernelFunc = (args) => {
@@ -170,16 +170,13 @@ const batchMatMulKernel: KernelFunc = (args) => {
   const at = attrs as unknown as { transposeA: boolean; transposeB: boolean };
   const orig = original.get('BatchMatMul')!;
   if (!at.transposeA) return orig.kernelFunc(args);
-  const scope = new KernelScope(backend as unknown as Backendish, WASM);
-  try {
+  return inScope(backend, (scope) => {
     const r = a.shape.length;
     const perm = [...Array(r).keys()];
     [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
     const aT = scope.transpose(a, perm);
     return orig.kernelFunc({ inputs: { a: aT, b } as never, backend, attrs: { ...at, transposeA: false } as never }) as TensorInfo;
-  } finally {
-    scope.dispose();
-  }
+  });
 };
 
 /** Options of {@link registerWasmGradientKernels}. */

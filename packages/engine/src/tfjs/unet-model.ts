@@ -10,7 +10,7 @@ import {
 } from '@diff2s/core';
 import type { NetworkDef } from '../net/def';
 import { initWeights } from '../net/init';
-import { buildUNetInput, noiseLevelFor, sliceBatch } from '../net/input';
+import { assertUNetSize, buildUNetInput, noiseLevelFor, sliceBatch } from '../net/input';
 import type { WeightMap } from '../net/types';
 import { defineUNet, isConditional, resolveUNetConfig, UNetConfig, UNetSpec } from '../net/unet';
 import { type ModelCard, readModel } from '../io/model-io';
@@ -83,8 +83,7 @@ export class NativeUNet implements Denoiser {
   }
 
   private checkSize(t: Tensor4): void {
-    const m = this.def.shapes.sizeMultiple;
-    if (t.h % m || t.w % m) throw new InputError(`image size ${t.h}×${t.w} must be a multiple of ${m} for this UNet`);
+    assertUNetSize(this.def, t.h, t.w);
   }
 
   private noiseTensor(n: number, level: number | ArrayLike<number>): Tensor {
