@@ -1,8 +1,8 @@
 /**
  * The training job's view of an engine: one optimisation step on a batch. The job (trainer.ts) owns the flat
  * parameters and the Adam state (checkpointed the same way for every engine); an engine computes the step. The
- * implementations live with their engines — `tfjs/train-engine.ts` (TensorFlow.js gradients, in process or over
- * worker threads, then Adam in JavaScript) and `ortrain/train-engine.ts` (the whole step as one onnxruntime graph) —
+ * implementations live with their engines, each in its `train-engine.ts` — TensorFlow.js (gradients in process or
+ * over worker threads, then Adam in JavaScript) and onnxruntime (`ortrain/`: the whole step as one graph) —
  * and `engines.ts` picks one (`createTrainEngine`), so nothing under train/ depends on an engine.
  */
 import type { Logger } from '@diff2s/core';
