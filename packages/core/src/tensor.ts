@@ -140,6 +140,21 @@ export function blendByMask(a: Tensor4, b: Tensor4, mask: Tensor4, out: Tensor4)
 }
 
 /** Expand [N,1,H,W] or [N,3,H,W] to C channels (gray → RGB by repetition; RGB → gray by luma). */
+/** Whether an image is grey in content: one channel, or RGB with every pixel's channels within half an 8-bit level. */
+export function isGreyContent(t: Tensor4): boolean {
+  if (t.c === 1) return true;
+  if (t.c < 3) return false;
+  const hw = t.h * t.w;
+  for (let n = 0; n < t.n; n++) {
+    const b = n * t.c * hw;
+    for (let p = 0; p < hw; p++) {
+      const r = t.data[b + p], g = t.data[b + hw + p], bl = t.data[b + 2 * hw + p];
+      if (Math.abs(r - g) > 1 / 255 || Math.abs(g - bl) > 1 / 255) return false;
+    }
+  }
+  return true;
+}
+
 export function toChannels(t: Tensor4, channels: number): Tensor4 {
   if (t.c === channels) return t;
   const hw = t.h * t.w;

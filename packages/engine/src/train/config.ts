@@ -14,11 +14,16 @@ export const TrainConfig = z
     data: z
       .object({
         /** Image files and/or folders (every .png/.jpg/.webp/.tif inside). One image is enough (frugal training). */
-        images: z.union([z.string(), z.array(z.string()).min(1)]),
+        images: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
         /** Square random crop size. */
         crop: z.number().int().min(8).max(1024).default(64),
         /** Random horizontal and vertical flips. */
         flips: z.boolean().default(true),
+        /**
+         * Multi-scale crops: scales of each image to crop from (powers of two, e.g. [1, 0.5, 0.25]: the image and its
+         * 2× and 4× box-downscaled copies, each kept while at least one crop wide).
+         */
+        scales: z.array(z.number().positive().max(1)).min(1).optional(),
         /** Region kept out of training crops (applies to every image). */
         holdout: HoldoutRect.optional(),
         /** Training masks: a generator type (freeform strokes of Yu et al. by default) or a folder of mask files (white = hole). */
@@ -31,10 +36,15 @@ export const TrainConfig = z
           .default({ type: 'freeform' }),
       })
       .strict(),
-    /** The network: a preset name or `{ preset, ...overrides }` (engine UNet config). */
-    model: z.union([z.string(), z.looseObject({ preset: z.string().optional() })]).default('frugal'),
-    /** The noise schedule (core registry format). */
-    schedule: z.looseObject({ type: z.string().default('linear') }).default({ type: 'linear', T: 1000, betaStart: 1e-4, betaEnd: 0.02 }),
+    /**
+     * Warm start: a model folder whose weights initialise the network. Its network config is used; a `model` given
+     * as well must resolve to the same config. Fine-tuning a shipped prior on one image is how fitting starts.
+     */
+    init: z.string().min(1).optional(),
+    /** The network: a preset name or `{ preset, ...overrides }` (engine UNet config; default `frugal`). */
+    model: z.union([z.string(), z.looseObject({ preset: z.string().optional() })]).optional(),
+    /** The noise schedule (core registry format); default: the `init` model's, else linear 1e-4→0.02, T = 1000. */
+    schedule: z.looseObject({ type: z.string().default('linear') }).optional(),
     /**
      * `diffusion`: Algorithm 1 of Diff-2sIR (x₀-, ε- or v-target per the model). `regression`: the same network
      * trained with plain L2 on the hole from the masked image alone (one step, no diffusion; seed 000's baseline).
@@ -43,6 +53,13 @@ export const TrainConfig = z
     train: z
       .object({
         steps: z.number().int().min(1).default(10000),
+        /** Time budget in seconds: stop (and save) after the step that passes it, even before `steps`. */
+        maxSeconds: z.number().positive().optional(),
+        /**
+         * Highest diffusion step trained (t ~ U{1..tMax}; default T). A refiner-only model needs t ≤ T_k plus a
+         * margin; a model that is also the diffusion guide needs all of 1..T.
+         */
+        tMax: z.number().int().min(1).optional(),
         batch: z.number().int().min(1).max(256).default(16),
         lr: z.number().positive().default(1e-4),
         lrSchedule: z.enum(['constant', 'cosine']).default('constant'),

@@ -2,14 +2,14 @@ import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import {
-  CancelledError, ConfigError, Logger, NoiseSchedule, Rng, consoleLogger, createContainer, parseConfig, writeFileAtomic,
+  CancelledError, ConfigError, Logger, NoiseSchedule, Rng, consoleLogger, createContainer, isGreyContent, parseConfig, writeFileAtomic,
 } from '@diff2s/core';
 import { createTrainEngine } from '../engines';
 import type { WeightMap } from '../net/types';
 import { defineUNet, resolveUNetConfig, type UNetConfig } from '../net/unet';
 import { initWeights } from '../net/init';
 import { shapeSize, type NetworkDef } from '../net/def';
-import { saveModel } from '../io/model-io';
+import { readModel, saveModel } from '../io/model-io';
 import { Adam, learningRate } from './adam';
 import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint';
 import { TrainConfig, type TrainConfigInput } from './config';
@@ -26,6 +26,8 @@ export interface TrainProgress {
   lr: number;
   /** Steps per second over this session. */
   stepsPerSec: number;
+  /** Training seconds so far (a resumed run counts its earlier sessions). */
+  seconds: number;
 }
 
 export interface TrainOptions {
@@ -34,6 +36,11 @@ export interface TrainOptions {
   /** Continue from the output folder's checkpoint (same config required). */
   resume?: boolean;
   onProgress?: (p: TrainProgress) => void;
+  /**
+   * The training source, built by the caller (e.g. {@link TrainingData.fromImage}: one image with the user's hole);
+   * replaces `data.images` (the other `data` keys — crop, flips, masks — still apply to the sampling).
+   */
+  data?: TrainingData;
   /** Called after each checkpoint is written. */
   onCheckpoint?: (step: number) => void;
   signal?: AbortSignal;
@@ -52,6 +59,9 @@ export interface TrainResult {
 }
 
 /** The 1-step schedule a regression model is saved with: ᾱ_1 ≈ 0, so sampling is one x₀ prediction from noise. */
+/** The schedule a diffusion model is trained with when neither the config nor the init model names one (seed 000's). */
+export const DEFAULT_TRAIN_SCHEDULE = { type: 'linear', T: 1000, betaStart: 1e-4, betaEnd: 0.02 } as const;
+
 export const REGRESSION_SCHEDULE = { type: 'explicit', betas: [0.999999] } as const;
 
 function hashConfig(cfg: TrainConfig): string {
@@ -100,19 +110,30 @@ export async function train(input: TrainConfigInput | TrainConfig, options: Trai
   const logger = options.logger ?? consoleLogger;
   const baseDir = options.baseDir ?? process.cwd();
   const out = path.resolve(baseDir, cfg.output);
-  const ucfg: UNetConfig = resolveUNetConfig(cfg.model as never, 'model');
+  const init = cfg.init ? await readModel(path.resolve(baseDir, cfg.init)) : undefined;
+  let ucfg: UNetConfig = resolveUNetConfig((cfg.model ?? 'frugal') as never, 'model');
+  if (init) {
+    if (cfg.model !== undefined && JSON.stringify(ucfg) !== JSON.stringify(init.card.config)) {
+      throw new ConfigError(`the network config differs from the init model's (${cfg.init}); leave model out to use the init model's`, 'model');
+    }
+    ucfg = init.card.config;
+  }
   if (cfg.objective === 'regression' && ucfg.predictionType !== 'x0') {
     throw new ConfigError('the regression objective needs an x0-predicting model (predictionType: x0)', 'model.predictionType');
   }
   const container = createContainer();
-  const scheduleCfg: Record<string, unknown> = cfg.objective === 'regression' ? { ...REGRESSION_SCHEDULE } : cfg.schedule;
+  const scheduleCfg: Record<string, unknown> = cfg.objective === 'regression' ? { ...REGRESSION_SCHEDULE }
+    : cfg.schedule ?? init?.card.schedule ?? { ...DEFAULT_TRAIN_SCHEDULE };
   const { type: sType, ...sRest } = scheduleCfg as { type: string };
   const schedule: NoiseSchedule = container.schedules.create(sType, sRest, undefined, 'schedule');
   const def = defineUNet(ucfg);
-  const data = await TrainingData.load(cfg.data, baseDir, ucfg.imageChannels);
+  const data = options.data ?? await TrainingData.load(cfg.data, baseDir, ucfg.imageChannels);
+  if (data.images[0].c !== (ucfg.imageChannels === 1 ? 1 : 3)) {
+    throw new ConfigError(`the training images have ${data.images[0].c} channel(s), the network ${ucfg.imageChannels}`, 'model.imageChannels');
+  }
   const t = cfg.train;
   const root = new Rng(cfg.seed);
-  const { flat, views } = flatWeights(def, initWeights(def, root.derive('init')));
+  const { flat, views } = flatWeights(def, init ? init.weights : initWeights(def, root.derive('init')));
   const adam = new Adam(flat.length, t.beta1, t.beta2, t.eps);
   let ema: Float32Array | undefined = t.ema > 0 ? new Float32Array(flat) : undefined;
   const configHash = hashConfig(cfg);
@@ -144,11 +165,11 @@ export async function train(input: TrainConfigInput | TrainConfig, options: Trai
   const engine = await createTrainEngine(def, { engine: t.engine, workers: t.workers, beta1: t.beta1, beta2: t.beta2, eps: t.eps, logger });
   const backend = engine.backend;
   const card = () => ({
-    preset: typeof cfg.model === 'string' ? cfg.model : (cfg.model as { preset?: string }).preset,
+    preset: init ? init.card.preset : typeof cfg.model === 'string' ? cfg.model : (cfg.model as { preset?: string } | undefined)?.preset ?? 'frugal',
     schedule: scheduleCfg,
     description: cfg.description ?? (cfg.objective === 'regression' ? 'regression baseline (one-step x0 regression on the hole)' : undefined),
     training: {
-      data: data.files.map((f) => path.relative(out, f)),
+      data: data.files.map((f) => (path.isAbsolute(f) ? path.relative(out, f) : f)),
       steps: step,
       objective: cfg.objective,
       crop: cfg.data.crop,
@@ -157,6 +178,10 @@ export async function train(input: TrainConfigInput | TrainConfig, options: Trai
       ema: t.ema,
       seed: cfg.seed,
       holdout: cfg.data.holdout,
+      content: data.images.every((im) => isGreyContent(im)) ? 'grey' : 'colour',
+      ...(cfg.init ? { init: path.relative(out, path.resolve(baseDir, cfg.init)) || '.' } : {}),
+      ...(t.tMax ? { tMax: t.tMax } : {}),
+      ...(cfg.data.scales ? { scales: cfg.data.scales } : {}),
       finalLoss: losses.length ? losses[losses.length - 1][1] : undefined,
       seconds: Math.round(seconds),
       backend,
@@ -175,9 +200,10 @@ export async function train(input: TrainConfigInput | TrainConfig, options: Trai
   const secondsBefore = seconds;
   const window: number[] = [];
   try {
-    while (step < t.steps) {
+    let steps = t.steps;
+    while (step < steps) {
       if (options.signal?.aborted) throw new CancelledError('training cancelled');
-      const batch = makeBatch(data, ucfg, schedule, cfg.objective, t.batch, t.lossOn, root.derive(`batch-${step + 1}`));
+      const batch = makeBatch(data, ucfg, schedule, cfg.objective, t.batch, t.lossOn, root.derive(`batch-${step + 1}`), t.tMax);
       const lr = learningRate(step + 1, { ...t, steps: t.steps });
       const r = await engine.step(flat, adam, batch, lr);
       if (ema) {
@@ -187,7 +213,7 @@ export async function train(input: TrainConfigInput | TrainConfig, options: Trai
       step++;
       // loss per hole value (the engine normalises by all values)
       let holeFrac = 1;
-      if (lossOnHole && batch.weight) {
+      if (batch.weight && (lossOnHole || data.holes.some((h) => !!h))) {
         let s = 0;
         for (const v of batch.weight.data) s += v;
         holeFrac = Math.max(s / batch.weight.size, 1e-6);
@@ -196,10 +222,13 @@ export async function train(input: TrainConfigInput | TrainConfig, options: Trai
       window.push(loss);
       if (window.length > t.logEvery) window.shift();
       const meanLoss = window.reduce((a, b) => a + b, 0) / window.length;
-      if (step % t.logEvery === 0 || step === t.steps) losses.push([step, meanLoss]);
       const elapsed = (performance.now() - started) / 1000;
-      options.onProgress?.({ step, steps: t.steps, loss, meanLoss, lr, stepsPerSec: (step - startStep) / Math.max(elapsed, 1e-9) });
-      if (step % t.checkpointEvery === 0 || step === t.steps) {
+      const last = step === steps || (t.maxSeconds !== undefined && secondsBefore + elapsed >= t.maxSeconds);
+      if (step % t.logEvery === 0 || last) losses.push([step, meanLoss]);
+      options.onProgress?.({ step, steps, loss, meanLoss, lr, stepsPerSec: (step - startStep) / Math.max(elapsed, 1e-9), seconds: secondsBefore + elapsed });
+      // the time budget: this step is the last one (and is saved) once the session's time passes it
+      if (t.maxSeconds !== undefined && step < steps && secondsBefore + elapsed >= t.maxSeconds) steps = step;
+      if (step % t.checkpointEvery === 0 || step === steps) {
         seconds = secondsBefore + (performance.now() - started) / 1000;
         await writeAll();
       }
