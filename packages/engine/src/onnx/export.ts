@@ -27,7 +27,7 @@ import { ModelError, writeFileAtomic } from '@diff2s/core';
 import { NetOp, NetworkDef, opInputs, SECTION_ORDER, SectionName, shapeSize } from '../net/def';
 import type { WeightMap } from '../net/types';
 import { engineVersion, readModel } from '../io/model-io';
-import { AttrValue, OnnxGraphBuilder, ONNX_OPSET, valueInfo } from './graph';
+import { AttrValue, OnnxGraphBuilder, ONNX_OPSET, onnxValueInfo } from './graph';
 import { encodeOnnxModel, f32Bytes, OnnxDataType, OnnxModel } from './proto';
 
 /** The graphs a UNet is exported as. */
@@ -505,8 +505,8 @@ function wrapGraph(
     inputs = inputs.map((s) => fixDims(s, fixed));
     outputs = outputs.map((s) => fixDims(s, fixed));
   }
-  for (const s of inputs) w.inputs.push(valueInfo(s.name, s.dims));
-  for (const s of outputs) w.outputs.push(valueInfo(s.name, s.dims));
+  for (const s of inputs) w.inputs.push(onnxValueInfo(s.name, s.dims));
+  for (const s of outputs) w.outputs.push(onnxValueInfo(s.name, s.dims));
   return w.toModel({
     name: `${options.name ?? 'diff2s'}_${part}`,
     doc: `diff2s ${def.family} ${doc}`,

@@ -20,7 +20,7 @@ export const ONNX_OPSET = 17;
 export const ONNX_IR_VERSION = 8;
 
 /** A float32 (or `elemType`) tensor's value info: numbers are fixed dims, strings symbolic ones. */
-export function valueInfo(name: string, dims: readonly (number | string)[], elemType: number = OnnxDataType.FLOAT): OnnxValueInfo {
+export function onnxValueInfo(name: string, dims: readonly (number | string)[], elemType: number = OnnxDataType.FLOAT): OnnxValueInfo {
   const dim: OnnxDimension[] = dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d }));
   return { name, type: { tensor_type: { elem_type: elemType, shape: { dim } } } };
 }
@@ -84,7 +84,7 @@ export class OnnxGraphBuilder {
   /** Declare a float32 graph input (the name is used as given; numbers fixed dims, strings symbolic). */
   input(name: string, dims: readonly (number | string)[]): string {
     this.reserve(name);
-    this.inputs.push(valueInfo(name, dims));
+    this.inputs.push(onnxValueInfo(name, dims));
     return name;
   }
 
@@ -92,7 +92,7 @@ export class OnnxGraphBuilder {
   output(name: string, src: string, dims: readonly (number | string)[]): void {
     this.reserve(name);
     this.node('Identity', [src], [name]);
-    this.outputs.push(valueInfo(name, dims));
+    this.outputs.push(onnxValueInfo(name, dims));
   }
 
   /** An int64 constant (cached by value). */
