@@ -3,7 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { ConfigError } from '@diff2s/core';
 import { describeBackend, exportModelToOnnx, initEngine } from '@diff2s/engine';
 import { cliContainer } from './compose';
-import { infoCommand } from './commands/info';
+import { infoCommand, modelInfoCommand } from './commands/info';
 import { inpaintCommand } from './commands/inpaint';
 import { masksCommand } from './commands/masks';
 import { schemaCommand } from './commands/schema';
@@ -246,9 +246,14 @@ export function buildProgram(): Command {
 
   program
     .command('info')
-    .description('list registered guides, samplers, schedules, model loaders and the active tfjs backend')
-    .action(async () => {
-      process.stdout.write(`${await infoCommand(cliContainer(), async () => describeBackend(await initEngine()))}\n`);
+    .argument('[model-dir]', 'a model folder: print its card\'s summary (channels, training data, steps, schedule, parameters)')
+    .description('list registered guides, samplers, schedules, model loaders, the engines that will run (onnxruntime, tfjs) and the model folders found')
+    .option('--models <dir...>', 'also list the model folders inside these folders (besides the repository\'s models/)')
+    .action(async (modelDir: string | undefined, opts: { models?: string[] }) => {
+      const text = modelDir
+        ? await modelInfoCommand(modelDir)
+        : await infoCommand(cliContainer(), async () => describeBackend(await initEngine()), { models: opts.models });
+      process.stdout.write(`${text}\n`);
     });
 
   program
