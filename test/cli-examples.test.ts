@@ -13,7 +13,7 @@ const MODEL = path.join(ROOT, 'models/frugal-brick/model.json');
 
 /** Overrides that make each example fast; every pipeline example must be listed here. */
 const FAST: Record<string, string[]> = {
-  'default.yaml': ['--tk', '4'],
+  'default.yaml': ['--tk', '4', '--set', 'model.fit.steps=3', '--set', 'model.fit.crop=32'],
   'patch.yaml': ['--set', 'guide.pmIterations=3', '--set', 'guide.emIterations=2'],
   'mean-refiner-ddim.yaml': ['--tk', '6', '--set', 'refiner.sampler.steps=3'],
   'harmonic-refiner-repaint.yaml': ['--tk', '6', '--set', 'refiner.sampler.jumpLength=2'],

@@ -2,7 +2,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError } from '@diff2s/core';
 import { describeBackend, exportModelToOnnx, initEngine } from '@diff2s/engine';
-import { cliContainer } from './compose';
+import { cliContainer } from './pipeline';
 import { infoCommand, modelInfoCommand } from './commands/info';
 import { inpaintCommand } from './commands/inpaint';
 import { masksCommand } from './commands/masks';
@@ -26,6 +26,14 @@ function int(name: string) {
   };
 }
 
+function num(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number for ${name}, got "${v}"`);
+    return n;
+  };
+}
+
 /** Build the `diff2s` program (exported for tests). */
 export function buildProgram(): Command {
   const program = new Command('diff2s')
@@ -39,8 +47,12 @@ export function buildProgram(): Command {
     .command('inpaint')
     .description(
       'run a pipeline (guide → refiner) on an image or a folder of images.\n' +
-        'With no --config it runs the embedded default: examples/default.yaml (a shipped brick texture, its mask,\n' +
-        'the patch guide and the shipped frugal model). Flags override the config. Outputs: <stem>_stage1.png,\n' +
+        'With no --config it runs the embedded default: examples/default.yaml (a shipped brick texture and its mask,\n' +
+        'the patch guide, and a refiner model fitted to the image itself). Flags override the config.\n' +
+        'The refiner\'s model: with no model folder in the config, a small model is fitted to each image (its known\n' +
+        'pixels only, warm-started from the shipped colour prior; --fit sets the budget, cached by content in\n' +
+        '$DIFF2S_CACHE_DIR or ~/.cache/diff2s). The guard keeps stage 1 where refining would make the hole less like\n' +
+        'the known pixels (refiner.guard). Outputs: <stem>_stage1.png,\n' +
         '<stem>_stage2.png and, with --concat, <stem>_sheet.png (input | mask | stage 1 | stage 2).\n' +
         'Batch mode: --image DIR with --mask DIR (matched by file stem) or one --mask FILE for all.',
     )
@@ -52,11 +64,15 @@ export function buildProgram(): Command {
     .option('-s, --seed <n>', 'random seed (default: config seed, else 0)', int('--seed'))
     .option('-n, --samples <n>', 'samples per image (default: 1)', int('--samples'))
     .option('--tk <n>', 'refiner intermediate step T_k (default: config refiner.tk)', int('--tk'))
+    .option('--fit <seconds>', 'fit the refiner\'s model to each image with this time budget (default: auto, 45 s at 128², up to 120 s)', num('--fit'))
+    .option('--no-fit', 'do not fit: use the config\'s model folder, else the shipped colour prior (models/frugal-colour)')
+    .option('--keep-model <dir>', 'keep the fitted model as a model folder (reusable as model.path)')
     .option('--concat', 'also write a side-by-side sheet: input | mask | stage 1 | stage 2')
     .option('--set <key=value>', 'override any config key (repeatable), e.g. --set refiner.sampler.type=ddim --set guide.patchSize=9', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('-q, --quiet', 'no progress output', false)
     .action(async (opts) => {
-      const summary = await inpaintCommand(opts, cliContainer());
+      const { fit, ...rest } = opts;
+      const summary = await inpaintCommand({ ...rest, fit: typeof fit === 'number' ? fit : undefined, fitEnabled: fit === false ? false : undefined }, cliContainer());
       for (const d of summary.done) for (const o of d.outputs) process.stdout.write(`${o}\n`);
       if (summary.failed.length || summary.skipped.length) {
         process.exitCode = summary.failed.some((f) => f.code === 1) ? 1 : 2;

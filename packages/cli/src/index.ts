@@ -1,11 +1,14 @@
 /**
- * @diff2s/cli — the `diff2s` command. Library users mostly want {@link composePipeline} (the composition root that
- * turns a pipeline config into a guide + refiner) and the config schemas.
+ * @diff2s/cli — the `diff2s` command and the pipeline runner. Library users mostly want {@link createPipeline} (a
+ * pipeline config → a running guide → refiner pipeline, the same runner the CLI, eval and the studio use) and the
+ * config schemas.
  */
 export * from './config/schema';
 export * from './config/load';
 export * from './config/parse';
-export * from './compose';
+export * from './pipeline';
+export * from './models';
+export * from './fit';
 export * from './sheet';
 export * from './inputs';
 export { main, buildProgram } from './bin';

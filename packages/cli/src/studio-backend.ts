@@ -2,17 +2,21 @@ import { existsSync, promises as fs, readdirSync } from 'fs';
 import * as path from 'path';
 import YAML from 'yaml';
 import {
-  CancelledError, ConfigError, Diff2sContainer, GuideContext, NoiseSchedule, createContainer,
+  CancelledError, ConfigError, Diff2sContainer, NoiseSchedule,
 } from '@diff2s/core';
-import { engineModule, type AnyLoadedModel as LoadedModel } from '@diff2s/engine';
-import { guidesModule } from '@diff2s/guides';
-import { checkRefinerSampler, inpaint } from '@diff2s/refiner';
+import { checkRefinerSampler } from '@diff2s/refiner';
 import type {
   StudioBackend, StudioDescription, StudioExample, StudioPipeline, StudioRunHooks, StudioRunRequest, StudioRunResult,
 } from '@diff2s/studio';
-import { scheduleFromCard } from './compose';
 import { ConfigErrors } from './config/load';
 import { parsePipelineConfig } from './config/parse';
+import { FitConfig } from './config/schema';
+import { fitSchedule } from './fit';
+import { COLOUR_PRIOR, ModelResolver, SHIPPED_MODELS_DIR } from './models';
+import { cliContainer, createPipeline } from './pipeline';
+
+/** The model id that fits a model to each job's image (warm-started from the shipped colour prior). */
+export const FIT_MODEL_ID = 'fit';
 
 /** Guides whose options name files: they cannot be run from a web request (no request path reaches the disk). */
 const FILE_GUIDES = new Set(['file', 'onnx']);
@@ -22,8 +26,10 @@ export interface StudioBackendOptions {
   modelDirs: string[];
   /** Folder of example images: `<name>.png` with an optional `<name>-mask.png`. */
   examplesDir: string;
-  /** Model id the default pipeline uses (default: the first). */
+  /** Model id the default pipeline uses (default: `fit` when fitting is possible, else the first). */
   defaultModel?: string;
+  /** Offer fitting a model to each image (model id `fit`; default true, when the colour prior is shipped). */
+  fit?: boolean;
 }
 
 /**
@@ -32,11 +38,14 @@ export interface StudioBackendOptions {
  * per model at a time).
  */
 export class PipelineStudioBackend implements StudioBackend {
-  readonly container: Diff2sContainer = createContainer(engineModule, guidesModule);
+  readonly container: Diff2sContainer = cliContainer();
   private readonly models = new Map<string, string>();
-  private readonly loaded = new Map<string, Promise<{ model: LoadedModel; schedule: NoiseSchedule }>>();
+  /** The same model resolver as every pipeline runner: one load per model, shared by the jobs. */
+  private readonly resolver = new ModelResolver(this.container, process.cwd(), this.container.logger);
+  private fitAvailable = false;
 
   constructor(private readonly options: StudioBackendOptions) {
+    this.fitAvailable = options.fit !== false && existsSync(path.join(SHIPPED_MODELS_DIR, COLOUR_PRIOR, 'model.json'));
     for (const dir of options.modelDirs) {
       if (!existsSync(dir)) continue;
       if (existsSync(path.join(dir, 'model.json'))) this.models.set(path.basename(dir), dir);
@@ -47,29 +56,21 @@ export class PipelineStudioBackend implements StudioBackend {
     }
   }
 
-  /** Model ids found in the configured folders. */
+  /** Model ids: `fit` (when offered), then the folders found. */
   modelIds(): string[] {
-    return [...this.models.keys()];
+    return [...(this.fitAvailable ? [FIT_MODEL_ID] : []), ...this.models.keys()];
   }
 
   private defaultModel(): string | undefined {
-    return this.options.defaultModel && this.models.has(this.options.defaultModel) ? this.options.defaultModel : this.modelIds()[0];
+    const ids = this.modelIds();
+    return this.options.defaultModel && ids.includes(this.options.defaultModel) ? this.options.defaultModel : ids[0];
   }
 
-  private load(id: string): Promise<{ model: LoadedModel; schedule: NoiseSchedule }> {
+  private async scheduleOf(id: string): Promise<NoiseSchedule> {
+    if (id === FIT_MODEL_ID && this.fitAvailable) return fitSchedule(this.container, FitConfig.parse({}), process.cwd());
     const dir = this.models.get(id);
     if (!dir) throw new ConfigError(`unknown model "${id}"; available: ${this.modelIds().join(', ') || '(none)'}`, 'model');
-    let p = this.loaded.get(id);
-    if (!p) {
-      p = (async () => {
-        const ctx: GuideContext = { container: this.container, baseDir: dir, logger: this.container.logger };
-        const model = (await this.container.modelLoaders.create('native', { path: dir }, ctx, 'model')) as LoadedModel;
-        return { model, schedule: scheduleFromCard(this.container, model) };
-      })();
-      p.catch(() => this.loaded.delete(id));
-      this.loaded.set(id, p);
-    }
-    return p;
+    return (await this.resolver.resolve({ path: dir }, 'model')).schedule;
   }
 
   async describe(): Promise<StudioDescription> {
@@ -82,7 +83,7 @@ export class PipelineStudioBackend implements StudioBackend {
       })
       .filter((g) => g.name !== 'diffusion' || this.models.size > 0);
     const id = this.defaultModel();
-    const maxTk = id ? (await this.load(id)).schedule.T : 0;
+    const maxTk = id ? (await this.scheduleOf(id)).T : 0;
     return {
       guides,
       samplers: ['ddpm', 'ddim', 'repaint'],
@@ -149,54 +150,54 @@ export class PipelineStudioBackend implements StudioBackend {
     const p = req.pipeline;
     this.checkGuide(p.guide);
     const modelId = req.model ?? this.defaultModel();
-    const ctx: GuideContext = { container: this.container, baseDir: process.cwd(), logger: this.container.logger };
     const { type, ...guideOptions } = p.guide;
     if (type === 'diffusion') {
       // a model id, resolved to its folder here: request strings never become paths
-      const id = typeof guideOptions.model === 'string' && this.models.has(guideOptions.model) ? guideOptions.model : modelId;
+      const id = typeof guideOptions.model === 'string' && this.models.has(guideOptions.model) ? guideOptions.model
+        : modelId && this.models.has(modelId) ? modelId : [...this.models.keys()][0];
       if (!id) throw new ConfigError('no model is available for the diffusion guide', 'guide.model');
       guideOptions.model = this.models.get(id)!;
     }
-    const guide = this.container.guides.create(type, guideOptions, ctx, 'guide');
-    let refiner;
-    if (p.refiner?.enabled) {
-      if (!modelId) throw new ConfigError('no model is available for the refiner', 'refiner');
-      const { model, schedule } = await this.load(modelId);
-      const s = p.refiner.sampler ?? { type: 'ddpm' };
-      checkRefinerSampler(s.type);
-      const { type: st, ...sRest } = s;
-      const sampler = this.container.samplers.create(st, sRest, undefined, 'refiner.sampler');
-      const { enabled: _e, sampler: _s, ...options } = p.refiner;
-      if ((options.tk ?? 200) > schedule.T) throw new ConfigError(`T_k = ${options.tk} exceeds the model's schedule length T = ${schedule.T}`, 'refiner.tk');
-      refiner = { network: model, schedule, sampler, options };
+    const refinerOn = !!p.refiner?.enabled;
+    if (refinerOn && !modelId) throw new ConfigError('no model is available for the refiner', 'refiner');
+    if (refinerOn && modelId !== FIT_MODEL_ID && !this.models.has(modelId!)) {
+      throw new ConfigError(`unknown model "${modelId}"; available: ${this.modelIds().join(', ') || '(none)'}`, 'model');
     }
+    const { enabled: _e, ...refiner } = p.refiner ?? { enabled: false };
+    const cfg = {
+      seed: p.seed,
+      samples: p.samples,
+      guide: { type, ...guideOptions },
+      ...(refinerOn ? {
+        refiner,
+        model: modelId === FIT_MODEL_ID ? { fit: {} } : { path: this.models.get(modelId!)! },
+      } : {}),
+    };
+    const pipeline = await createPipeline(cfg, { container: this.container, baseDir: process.cwd(), models: this.resolver });
     try {
-      const res = await inpaint({
+      const res = await pipeline.run({
         image: req.image,
         mask: req.mask,
-        guide,
-        refiner,
-        seed: p.seed,
-        samples: p.samples,
         signal: hooks.signal,
         onProgress: (e) => {
           if (e.stage === 'guide') hooks.onProgress({ stage: 'guide', fraction: e.fraction });
-          else hooks.onProgress({ stage: 'refiner', step: e.step.index, total: e.step.total, preview: e.step.x0Pred.clone() });
+          else if (e.stage === 'fit') {
+            hooks.onProgress({ stage: 'fit', fraction: e.fit.fraction, step: e.fit.step, label: `step ${e.fit.step}, ${Math.round(e.fit.seconds)} / ${Math.round(e.fit.budget)} s` });
+          } else hooks.onProgress({ stage: 'refiner', step: e.step.index, total: e.step.total, preview: e.step.x0Pred.clone() });
         },
       });
-      return { stage1: res.stage1, stage2: res.stage2 };
+      return { stage1: res.stage1, stage2: res.stage2 ? res.final : undefined };
     } catch (err) {
       if (hooks.signal.aborted) throw new CancelledError('cancelled');
       throw err;
     } finally {
-      await guide.dispose?.();
+      await pipeline.dispose();
     }
   }
 
   /** Free the cached models. */
   async dispose(): Promise<void> {
-    for (const p of this.loaded.values()) await (await p.catch(() => undefined))?.model.dispose();
-    this.loaded.clear();
+    await this.resolver.dispose();
   }
 }
 

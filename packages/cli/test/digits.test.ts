@@ -11,7 +11,7 @@ import { ConfigError, InputError, Rng, encodeIdx, readImage, readLabelsCsv } fro
 import { loadClassifier } from '@diff2s/engine';
 import { tempDir } from '../../../test/helpers/tmp';
 import { runCli } from '../../../test/helpers/cli';
-import { cliContainer } from '../src/compose';
+import { cliContainer } from '../src/pipeline';
 import { ConfigErrors } from '../src/config/load';
 import { classifierEvalCommand, classifierTrainCommand, loadLabelledImages } from '../src/commands/classifier';
 import { evalCommand } from '../src/commands/eval';

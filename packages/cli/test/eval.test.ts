@@ -12,7 +12,7 @@ import {
 } from '@diff2s/core';
 import { NativeUNet, saveModel } from '@diff2s/engine';
 import { tempDir } from '../../../test/helpers/tmp';
-import { cliContainer } from '../src/compose';
+import { cliContainer } from '../src/pipeline';
 import { ConfigErrors } from '../src/config/load';
 import { evalCommand, type EvalResult } from '../src/commands/eval';
 import { resolveDataset, loadSample } from '../src/eval/dataset';
@@ -105,7 +105,7 @@ beforeAll(async () => {
       { name: 'patch', pipeline: { guide: { type: 'patch', emIterations: 3, pmIterations: 4 } } },
       {
         name: 'mean+refiner',
-        pipeline: { guide: { type: 'mean' }, model: { path: 'tiny-model' }, refiner: { tk: 5 } },
+        pipeline: { guide: { type: 'mean' }, model: { path: 'tiny-model' }, refiner: { tk: 5, guard: false } },
         sweep: { 'refiner.tk': [0, 5] },
       },
     ],
@@ -374,7 +374,7 @@ describe('diff2s eval: failures and config errors', () => {
       dataset: { images: 'images', masks: { type: 'freeform' } },
       methods: [
         { name: 'ok', pipeline: { guide: { type: 'mean' } } },
-        { name: 'no-model', pipeline: { guide: { type: 'mean' }, refiner: { tk: 3 } } },
+        { name: 'no-model', pipeline: { guide: { type: 'mean' }, model: { fit: { init: 'no-such-model' } }, refiner: { tk: 3 } } },
         { name: 'bad-guide', pipeline: { guide: { type: 'patch', emIterationz: 2 } } },
       ],
       output: 'out-bad',
@@ -382,7 +382,7 @@ describe('diff2s eval: failures and config errors', () => {
     const err = await evalCommand({ config: cfg, quiet: true }, container).catch((e) => e);
     expect(err).toBeInstanceOf(ConfigErrors);
     const paths = (err as ConfigErrors).errors.map((e) => e.path);
-    expect(paths).toEqual(['methods[1].pipeline.model', expect.stringMatching(/^methods\[2\]\.pipeline\.guide/)]);
+    expect(paths).toEqual(['methods[1].pipeline.model.fit.init', expect.stringMatching(/^methods\[2\]\.pipeline\.guide/)]);
     expect(existsSync(path.join(tmp.dir, 'out-bad'))).toBe(false);
   });
 

@@ -21,6 +21,8 @@ export const DiffusionGuideConfig = z
     model: z.string().min(1),
     /** Model loader name (registry `modelLoaders`). */
     format: z.string().default('native'),
+    /** Inference engine of the model: the fastest available (`auto`), tfjs or onnxruntime. */
+    engine: z.enum(['auto', 'tfjs', 'onnx']).default('auto'),
     /** Sampler and its options (default ddpm from T). */
     sampler: PartRef('ddpm').default({ type: 'ddpm' }),
     /** Override the model card's schedule (`{ type: linear, T, betaStart, betaEnd }`). */
@@ -49,7 +51,11 @@ export class DiffusionGuide implements Guide {
   private load(): Promise<{ model: LoadedDiffusionModel; schedule: NoiseSchedule }> {
     return (this.loaded ??= (async () => {
       const { container, baseDir } = this.ctx;
-      const model = (await container.modelLoaders.create(this.config.format, { path: path.resolve(baseDir, this.config.model) }, this.ctx, 'guide.model')) as LoadedDiffusionModel;
+      const spec = { path: path.resolve(baseDir, this.config.model), format: this.config.format, engine: this.config.engine };
+      // inside a pipeline the runner's resolver loads it (shared with the refiner); standalone, the registry does
+      const model = (this.ctx.models
+        ? await this.ctx.models.load(spec, 'guide.model')
+        : await container.modelLoaders.create(spec.format, { path: spec.path, ...(spec.engine !== 'auto' ? { engine: spec.engine } : {}) }, this.ctx, 'guide.model')) as LoadedDiffusionModel;
       const sc = this.config.schedule ?? model.card?.schedule;
       if (!sc || typeof sc.type !== 'string') throw new ConfigError('the model card has no schedule; give guide.schedule', 'guide.schedule');
       const { type, ...rest } = sc as { type: string };
@@ -79,7 +85,8 @@ export class DiffusionGuide implements Guide {
   }
 
   async dispose(): Promise<void> {
-    if (this.loaded) (await this.loaded.catch(() => undefined))?.model.dispose?.();
+    // a model from the pipeline's resolver belongs to the resolver
+    if (this.loaded && !this.ctx.models) (await this.loaded.catch(() => undefined))?.model.dispose?.();
   }
 }
 

@@ -10,3 +10,4 @@ export * from './config';
 export * from './network';
 export * from './refine';
 export * from './pipeline';
+export * from './guard';

@@ -688,9 +688,13 @@
       const d = JSON.parse(e.data);
       if (d.stage === 'guide') {
         setProgress('Stage 1: guide', '', (d.fraction || 0) * 0.15);
+      } else if (d.stage === 'fit') {
+        job.fitted = true;
+        setProgress('Fitting a model to this image', d.label || '', 0.15 + 0.45 * (d.fraction || 0));
       } else {
         const frac = d.total ? d.step / d.total : d.fraction || 0;
-        setProgress('Stage 2: refiner', d.total ? `step ${d.step} / ${d.total}` : '', 0.15 + 0.85 * frac);
+        const base = job.fitted ? 0.6 : 0.15;
+        setProgress('Stage 2: refiner', d.total ? `step ${d.step} / ${d.total}` : '', base + (1 - base) * frac);
       }
       if (d.preview) {
         el.preview.src = d.preview;

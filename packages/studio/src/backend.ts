@@ -13,10 +13,13 @@ export interface StudioPipeline {
 
 /** One progress report from a running job. `preview` is the predicted x₀ (NCHW in [-1,1]); the studio throttles it. */
 export interface StudioProgress {
-  stage: 'guide' | 'refiner';
+  /** `fit`: a model is being fitted to this image (fraction of the time budget; `label` says step and seconds). */
+  stage: 'guide' | 'fit' | 'refiner';
   step?: number;
   total?: number;
   fraction?: number;
+  /** A short human-readable status (e.g. "step 120, 20/45 s"). */
+  label?: string;
   preview?: Tensor4;
 }
 

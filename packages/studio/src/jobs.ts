@@ -254,8 +254,9 @@ export class Scheduler {
   }
 
   private onProgress(job: Job, e: StudioProgress): void {
-    if (job.finished || !e || (e.stage !== 'guide' && e.stage !== 'refiner')) return;
+    if (job.finished || !e || (e.stage !== 'guide' && e.stage !== 'fit' && e.stage !== 'refiner')) return;
     const data: Record<string, unknown> = { stage: e.stage };
+    if (typeof e.label === 'string') data.label = e.label.slice(0, 200);
     for (const k of ['step', 'total', 'fraction'] as const) {
       const v = e[k];
       if (typeof v === 'number' && Number.isFinite(v)) data[k] = v;

@@ -11,8 +11,7 @@ import {
   quantizeTensor8, toChannels, writeFileAtomic, writeImage,
 } from '@diff2s/core';
 import { describeBackend, engineInfo } from '@diff2s/engine';
-import { inpaint } from '@diff2s/refiner';
-import { composePipeline, type ComposedPipeline } from '../compose';
+import { createPipeline, type Pipeline } from '../pipeline';
 import { ConfigErrors, readConfigFile, resolvePath } from '../config/load';
 import { setPath } from '../config/parse';
 import { loadSample, resolveDataset, type EvalItem, type EvalSample } from '../eval/dataset';
@@ -97,7 +96,7 @@ async function validateRuns(runs: EvalRun[], items: EvalItem[], baseDir: string,
     for (const { pipeline, image } of configsOf(run, items)) {
       const forImage = image ? ` (for ${image})` : '';
       try {
-        const p = await composePipeline(pipeline, baseDir, container);
+        const p = await createPipeline(pipeline, { container, baseDir });
         await p.dispose();
       } catch (err) {
         const list = err instanceof ConfigErrors ? err.errors : err instanceof ConfigError ? [err] : undefined;
@@ -121,8 +120,9 @@ async function pngDataUrl(t: Tensor4): Promise<string> {
 }
 
 /** The image as the pipeline works on it: its channels converted to the pipeline's (8-bit values kept). */
-function adapt(t: Tensor4, channels: ComposedPipeline['channels']): Tensor4 {
-  if (channels === 'keep' || channels === t.c) return t;
+function adapt(t: Tensor4, channels: Pipeline['channels']): Tensor4 {
+  // a colour image for a grey model is measured in grey (the runner itself turns grey images into colour for a colour model)
+  if (channels !== 1 || t.c !== 3) return t;
   return quantizeTensor8(toChannels(t, channels).clone());
 }
 
@@ -206,17 +206,17 @@ export async function evalCommand(flags: EvalFlags, container: Diff2sContainer):
     for (const run of runs) {
       const runStart = performance.now();
       // one composed pipeline at a time: a `{stem}` run composes again when the substituted config changes
-      let pipeline: ComposedPipeline | undefined;
+      let pipeline: Pipeline | undefined;
       let pipelineKey = '';
       let summary = '';
-      const pipelineFor = async (item: EvalItem): Promise<ComposedPipeline> => {
+      const pipelineFor = async (item: EvalItem): Promise<Pipeline> => {
         const cfg = pipelineForImage(run.pipeline, item.image);
         const key = cfg === run.pipeline ? '' : JSON.stringify(cfg);
         if (!pipeline || key !== pipelineKey) {
           const old = pipeline;
           pipeline = undefined;
           await old?.dispose();
-          pipeline = await composePipeline(cfg, baseDir, container);
+          pipeline = await createPipeline(cfg, { container, baseDir });
           pipelineKey = key;
           // the summary names the model path: show the run's own (with `{stem}`), not this image's
           if (!summary) summary = key && cfg.model ? pipeline.summary.replace(`model ${cfg.model.path}`, `model ${run.pipeline.model!.path}`) : pipeline.summary;
@@ -236,28 +236,28 @@ export async function evalCommand(flags: EvalFlags, container: Diff2sContainer):
           try {
             const pipeline = await pipelineFor(item);
             channels = String(pipeline.channels);
-            const tk = run.pipeline.refiner?.strategy === 'start' ? pipeline.refiner?.schedule.T ?? 0 : run.pipeline.refiner?.tk ?? 0;
-            const steps = pipeline.refiner ? pipeline.refiner.sampler.plannedSteps(tk, pipeline.refiner.schedule) : 0;
+            const steps = pipeline.refinerSteps;
             const s = await sampleOf(item);
             row.holeFraction = s.holeFraction;
             const input = adapt(s.image, pipeline.channels);
-            if (pipeline.channels !== 'keep' && pipeline.channels !== s.image.c) {
+            if (input !== s.image) {
               warn(`run "${run.name}" works in ${pipeline.channels} channel(s) (its model's); ${item.id} has ${s.image.c}: converted, and its reference too`);
             }
-            const res = await inpaint({
+            const res = await pipeline.run({
               image: input,
               mask: s.mask,
-              guide: pipeline.guide,
-              refiner: pipeline.refiner,
               seed: run.pipeline.seed,
               onProgress: (e) => {
                 if (e.stage === 'refiner') bar.update(done, `${info} step ${e.step.index}/${e.step.total}`);
+                else if (e.stage === 'fit') bar.update(done, `${info} fitting ${Math.round(e.fit.seconds)}/${Math.round(e.fit.budget)} s`);
               },
             });
-            const final = quantizeTensor8((res.stage2 ?? res.stage1).slice(0));
+            const final = quantizeTensor8(res.final.slice(0));
             row.guideMs = res.timings.guideMs;
+            row.fitMs = res.timings.fitMs;
             row.refinerMs = res.timings.refinerMs;
-            row.totalMs = res.timings.guideMs + res.timings.refinerMs;
+            row.totalMs = res.timings.guideMs + res.timings.fitMs + res.timings.refinerMs;
+            if (res.guard) row.guard = res.guard[0].accept ? 'refined' : 'stage1';
             row.steps = res.stage2 ? steps : 0;
             row.knownPixelViolations = knownPixelViolations(final, input, s.mask);
             const tm = performance.now();
@@ -281,7 +281,7 @@ export async function evalCommand(flags: EvalFlags, container: Diff2sContainer):
           bar.update(done, info);
         }
       } finally {
-        await (pipeline as ComposedPipeline | undefined)?.dispose();
+        await (pipeline as Pipeline | undefined)?.dispose();
       }
       rows.push(...runRows);
       summaries.push(summarizeRun({

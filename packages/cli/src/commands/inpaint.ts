@@ -1,10 +1,10 @@
 import * as path from 'path';
 import YAML from 'yaml';
 import {
-  ConfigError, Diff2sContainer, InputError, applyMask, Tensor4, exitCodeFor, loadMask, readImage, writeImage, knownPixelViolations,
+  ConfigError, Diff2sContainer, InputError, applyMask, Tensor4, exitCodeFor, loadMask, readImage, writeImage,
 } from '@diff2s/core';
-import { inpaint } from '@diff2s/refiner';
-import { composePipeline } from '../compose';
+import { createPipeline, type Pipeline } from '../pipeline';
+import { COLOUR_PRIOR, SHIPPED_MODELS_DIR } from '../models';
 import { ConfigErrors, readConfigFile, resolvePath } from '../config/load';
 import { parsePipelineConfig, setPath } from '../config/parse';
 import type { PipelineConfig } from '../config/schema';
@@ -26,6 +26,12 @@ export interface InpaintFlags {
   samples?: number;
   concat?: boolean;
   tk?: number;
+  /** Fit budget in seconds (sets model.fit.seconds; the refiner fits a model to each image). */
+  fit?: number;
+  /** `false` (--no-fit): no fitting; the refiner uses the config's model, else the shipped colour prior. */
+  fitEnabled?: boolean;
+  /** Keep the fitted model as a model folder here. */
+  keepModel?: string;
   /** `key.path=value` overrides (value parsed as YAML: numbers, booleans, lists). */
   set?: string[];
   quiet?: boolean;
@@ -55,6 +61,7 @@ export async function inpaintCommand(flags: InpaintFlags, container: Diff2sConta
   if (flags.samples !== undefined) setPath(raw, 'samples', flags.samples);
   if (flags.concat !== undefined) setPath(raw, 'output.concat', flags.concat);
   if (flags.tk !== undefined) setPath(raw, 'refiner.tk', flags.tk);
+  applyFitFlags(raw, flags, cwd);
   for (const kv of flags.set ?? []) {
     const eq = kv.indexOf('=');
     if (eq <= 0) throw new ConfigError(`expected key.path=value, got "${kv}"`, '--set');
@@ -71,14 +78,16 @@ export async function inpaintCommand(flags: InpaintFlags, container: Diff2sConta
   if (!maskPath && !cfg.input.alphaAsMask) {
     throw new ConfigErrors([new ConfigError('expected a mask (set input.mask, pass --mask, or set input.alphaAsMask: true)', 'input.mask')]);
   }
-  const pipeline = await composePipeline(cfg, baseDir, container);
+  const pipeline = await createPipeline(cfg, { container, baseDir });
   const log = (m: string) => { if (!flags.quiet) process.stderr.write(`${m}\n`); };
   log(`diff2s: ${pipeline.summary}`);
   const summary: InpaintSummary = { done: [], failed: [], skipped: unmatched };
   for (const u of unmatched) log(`skipped ${u}: no mask with the same file stem in ${maskPath}`);
-  const steps = pipeline.refiner ? pipeline.refiner.sampler.plannedSteps(cfg.refiner!.strategy === 'start' ? pipeline.refiner.schedule.T : cfg.refiner!.tk, pipeline.refiner.schedule) : 0;
+  const steps = pipeline.refinerSteps;
   const bar = new Progress(batch ? 'images' : 'inpaint', !flags.quiet);
-  const unitsPerImage = 1 + steps;
+  // progress units per image: the guide 1, a fit 100 (by its fraction of the budget), each refiner step 1
+  const fitUnits = pipeline.fits ? 100 : 0;
+  const unitsPerImage = 1 + fitUnits + steps;
   bar.start(pairs.length * unitsPerImage);
   const singleFile = !batch && IMG_EXT.test(outSpec) && cfg.samples === 1;
   try {
@@ -86,7 +95,7 @@ export async function inpaintCommand(flags: InpaintFlags, container: Diff2sConta
       const pair = pairs[i];
       const base = i * unitsPerImage;
       try {
-        const outputs = await runOne(pair, cfg, pipeline, outSpec, singleFile, (k, info) => bar.update(base + k, `${i + 1}/${pairs.length} ${info}`));
+        const outputs = await runOne(pair, cfg, pipeline, outSpec, singleFile, fitUnits, (k, info) => bar.update(base + k, `${i + 1}/${pairs.length} ${info}`), log);
         summary.done.push({ image: pair.image, outputs });
       } catch (err) {
         if (!batch || err instanceof ConfigErrors) throw err;
@@ -108,16 +117,17 @@ export async function inpaintCommand(flags: InpaintFlags, container: Diff2sConta
 async function runOne(
   pair: InputPair,
   cfg: PipelineConfig,
-  pipeline: Awaited<ReturnType<typeof composePipeline>>,
+  pipeline: Pipeline,
   outSpec: string,
   singleFile: boolean,
+  fitUnits: number,
   progress: (units: number, info: string) => void,
+  log: (m: string) => void,
 ): Promise<string[]> {
   const input = cfg.input!;
   const img = await readImage(pair.image, {
     pixelLimit: input.pixelLimit,
     alpha: pair.mask ? 'drop' : 'mask',
-    channels: pipeline.channels,
   });
   let mask: Tensor4;
   if (pair.mask) {
@@ -138,30 +148,31 @@ async function runOne(
   if (holes === mask.size && !sz.fullMask) {
     throw new InputError(`mask ${pair.mask ?? pair.image} covers the whole image: guide "${pipeline.guide.name}" needs known pixels`, pair.mask ?? pair.image);
   }
-  const res = await inpaint({
+  const res = await pipeline.run({
     image: img.tensor,
     mask,
-    guide: pipeline.guide,
-    refiner: pipeline.refiner,
-    seed: cfg.seed,
-    samples: cfg.samples,
     onProgress: (e) => {
       if (e.stage === 'guide') progress(0, `guide ${Math.round(e.fraction * 100)}%`);
-      else progress(1 + e.step.index, `step ${e.step.index}/${e.step.total} (t=${e.step.t})`);
+      else if (e.stage === 'fit') {
+        const f = e.fit;
+        progress(1 + Math.round(f.fraction * fitUnits), `fitting to the image: step ${f.step}, ${Math.round(f.seconds)}/${Math.round(f.budget)} s, loss ${Number.isFinite(f.loss) ? f.loss.toFixed(4) : '-'}`);
+      } else progress(1 + fitUnits + e.step.index, `step ${e.step.index}/${e.step.total} (t=${e.step.t})`);
     },
   });
-  const final = res.stage2 ?? res.stage1;
-  const bad = knownPixelViolations(final, res.image, res.mask);
-  if (bad) throw new Error(`internal error: ${bad} known pixels changed (the output would violate the known-pixel invariant)`);
+  const fitted = res.model?.fit;
+  if (fitted) log(`${fitted.cached ? 'fitted model from the cache' : `fitted a model in ${fitted.seconds.toFixed(1)} s (${fitted.steps} steps, loss ${fitted.finalLoss.toFixed(4)})`}: ${fitted.dir}`);
+  for (const [k, v] of (res.guard ?? []).entries()) log(`${pair.stem}${res.guard!.length > 1 ? ` sample ${k}` : ''}: ${v.reason}`);
+  const final = res.final;
+  const refined = !!res.stage2;
   const ext = cfg.output.format === 'jpeg' ? 'jpg' : cfg.output.format;
   const outputs: string[] = [];
   const n = final.n;
   for (let k = 0; k < n; k++) {
     const suffix = n > 1 ? `_${k}` : '';
     const stemDir = singleFile ? path.dirname(outSpec) : outSpec;
-    const finalName = singleFile ? outSpec : path.join(stemDir, `${pair.stem}${suffix}_${res.stage2 ? 'stage2' : 'stage1'}.${ext}`);
+    const finalName = singleFile ? outSpec : path.join(stemDir, `${pair.stem}${suffix}_${refined ? 'stage2' : 'stage1'}.${ext}`);
     const files: [string, Tensor4][] = [[finalName, final.slice(k)]];
-    if (res.stage2 && cfg.output.stage1) {
+    if (refined && cfg.output.stage1) {
       const s1 = singleFile ? path.join(stemDir, `${path.basename(outSpec, path.extname(outSpec))}_stage1${path.extname(outSpec)}`)
         : path.join(stemDir, `${pair.stem}${suffix}_stage1.${ext}`);
       files.push([s1, res.stage1.slice(k)]);
@@ -169,7 +180,7 @@ async function runOne(
     if (cfg.output.concat) {
       const masked = applyMask(res.image.slice(k), res.mask.slice(k), 0); // the incomplete input: hole in mid-grey
       const panels = [{ tensor: masked }, { tensor: res.mask.slice(k), isMask: true }, { tensor: res.stage1.slice(k) }];
-      if (res.stage2) panels.push({ tensor: res.stage2.slice(k) });
+      if (refined) panels.push({ tensor: final.slice(k) });
       files.push([path.join(stemDir, `${pair.stem}${suffix}_sheet.png`), sideBySide(panels)]);
     }
     for (const [f, t] of files) {
@@ -178,4 +189,25 @@ async function runOne(
     }
   }
   return outputs;
+}
+
+/**
+ * The fit flags: `--fit N` fits with an N-second budget (replacing a model folder of the config); `--no-fit` uses the
+ * config's model folder, else the shipped colour prior; `--keep-model DIR` keeps the fitted model.
+ */
+export function applyFitFlags(raw: Record<string, unknown>, flags: Pick<InpaintFlags, 'fit' | 'fitEnabled' | 'keepModel'>, cwd: string): void {
+  const model = (raw.model ?? {}) as Record<string, unknown>;
+  if (flags.fitEnabled === false) {
+    if (flags.fit !== undefined) throw new ConfigError('--fit and --no-fit contradict each other', '--fit');
+    if (!model.path) raw.model = { ...model, fit: undefined, path: path.join(SHIPPED_MODELS_DIR, COLOUR_PRIOR) };
+    else raw.model = { ...model, fit: undefined };
+    return;
+  }
+  if (flags.fit !== undefined || flags.keepModel !== undefined) {
+    const fit = { ...((model.fit ?? {}) as Record<string, unknown>) };
+    if (flags.fit !== undefined) fit.seconds = flags.fit;
+    if (flags.keepModel !== undefined) fit.keep = path.resolve(cwd, flags.keepModel);
+    const { path: _p, ...rest } = model;
+    raw.model = { ...rest, fit };
+  }
 }

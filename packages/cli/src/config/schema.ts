@@ -32,22 +32,68 @@ export const OutputConfig = z
   })
   .strict();
 
-/** A trained diffusion model folder (weights + model card). */
+/**
+ * Fitting a model to the image being inpainted (seed 000's frugal recipe on the user's own image): crops of the image
+ * may cover the hole, but the hole's pixels are never an input or a target. Warm-started from a shipped colour prior;
+ * the fitted model is cached by content (image + mask + these settings) in the user's cache folder.
+ */
+export const FitConfig = z
+  .object({
+    /** Time budget in seconds (`auto`: 45 s at 128², growing with √pixels up to 120 s). */
+    seconds: z.union([z.literal('auto'), z.number().positive().max(7200)]).default('auto'),
+    /** Most training steps (the budget usually ends the fit first). */
+    steps: z.number().int().min(1).max(100000).default(5000),
+    /** Model folder the fit starts from (`prior`: the shipped colour prior `models/frugal-colour`; `none`: random). */
+    init: z.string().min(1).default('prior'),
+    /** Square crop size (clamped to the image's smaller side, rounded down to a multiple of 8). */
+    crop: z.number().int().min(16).max(512).default(64),
+    batch: z.number().int().min(1).max(128).default(8),
+    lr: z.number().positive().max(1).default(2e-4),
+    /** EMA decay of the weights (0 = off). */
+    ema: z.number().min(0).lt(1).default(0),
+    /** Scales of the image to crop from (multi-scale crops). */
+    scales: z.array(z.number().positive().max(1)).min(1).default([1]),
+    /** Highest step trained: `auto` (the refiner's T_k plus a margin) or a number. */
+    tMax: z.union([z.literal('auto'), z.number().int().min(1)]).default('auto'),
+    /** Training engine: onnxruntime (`auto`, where it loads) or tfjs. */
+    engine: z.enum(['auto', 'onnx', 'tfjs']).default('auto'),
+    /** Reuse (and store) fitted models in the cache folder (`$DIFF2S_CACHE_DIR`, else `$XDG_CACHE_HOME/diff2s`, else `~/.cache/diff2s`). */
+    cache: z.boolean().default(true),
+    /** Also keep the fitted model as a model folder here (relative to the config's folder). */
+    keep: z.string().min(1).optional(),
+  })
+  .strict();
+export type FitConfig = z.infer<typeof FitConfig>;
+
+/**
+ * The refiner's diffusion model: a trained model folder (`path`), or `fit` (fit one to each image). With neither, the
+ * pipeline fits (`fit: {}`).
+ */
 export const ModelConfig = z
   .object({
-    path: z.string().min(1),
+    /** A trained model folder (weights + model card). */
+    path: z.string().min(1).optional(),
+    /** Fit a model to each image (see FitConfig). */
+    fit: FitConfig.optional(),
     /** Loader name from the model-loader registry. */
     format: z.string().default('native'),
     /** Inference engine: the fastest available (`auto`), tfjs or onnxruntime. */
     engine: z.enum(['auto', 'tfjs', 'onnx']).default('auto'),
   })
-  .strict();
+  .strict()
+  .refine((m) => !(m.path && m.fit), { message: 'give either a model folder (path) or fit, not both', path: ['fit'] });
 
 export const RefinerConfig = RefinerOptions.extend({
   /** Set false to run stage 1 only. */
   enabled: z.boolean().default(true),
   /** Sampler driving the refinement: ddpm, ddim or repaint, with its options. */
   sampler: PartRef('ddpm').default({ type: 'ddpm' }),
+  /**
+   * Never worse than stage 1: keep the stage-1 result for an image when the refinement makes its hole less like the
+   * image's known pixels (patch statistics) or its seam stronger than the known region's own gradients (reference-free
+   * measures, reported in the run's log and result).
+   */
+  guard: z.boolean().default(true),
 }).strict();
 
 /** The pipeline config (YAML or JSON): guide → refiner → outputs. */
@@ -61,7 +107,10 @@ export const PipelineConfig = z
     input: InputConfig.optional(),
     /** Stage 1: a registered guide and its options. */
     guide: PartRef('patch').default({ type: 'patch' }),
-    /** The diffusion model of the refiner (and of a `diffusion` guide that does not name its own). */
+    /**
+     * The refiner's diffusion model: `{ path }` (a model folder) or `{ fit: {...} }` (fit one to each image). Left out,
+     * the refiner fits one to each image (`fit: {}`).
+     */
     model: ModelConfig.optional(),
     /** Stage 2. Omit (or `enabled: false`) for stage 1 only. */
     refiner: RefinerConfig.optional(),

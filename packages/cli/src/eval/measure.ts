@@ -1,5 +1,5 @@
 /** Per-image metric values of one result against its reference, through core's metric functions. */
-import { Tensor4, boundaryConsistency, l1, mse, psnr, ssim, swd } from '@diff2s/core';
+import { Tensor4, boundaryConsistency, boundaryJump, holeChromaError, l1, mse, psnr, ssim, swd } from '@diff2s/core';
 import type { ClassifyScorer } from './classify';
 import type { MetricColumn } from './parse';
 
@@ -31,6 +31,9 @@ export function measure(result: Tensor4, reference: Tensor4, mask: Tensor4, colu
         break;
       }
       case 'boundary': v = boundaryConsistency(result, reference, mask); break;
+      case 'jump': v = boundaryJump(result, mask); break;
+      case 'jump-ref': v = boundaryJump(reference, mask); break;
+      case 'chroma': v = holeChromaError(result, reference, mask); break;
       case 'classify': {
         const scorer = context?.classifiers?.get(col.key);
         if (!scorer || !context) throw new Error(`the classify metric's classifier is not loaded (column ${col.key})`);

@@ -86,7 +86,8 @@ export function metricColumns(metrics: EvalConfig['metrics']): MetricColumn[] {
   const seen = new Map<string, string>(); // column key → its spec (JSON)
   for (const [index, m] of metrics.entries()) {
     const spec: MetricSpec = typeof m === 'string' ? { name: m, region: 'hole' } : m;
-    const whole = spec.name === 'boundary' || spec.name === 'classify'; // the mask border / the whole result
+    // the mask border, the hole's mean colour, the whole result: one column each
+    const whole = ['boundary', 'jump', 'jump-ref', 'chroma', 'classify'].includes(spec.name);
     const regions: (Region | undefined)[] = whole ? [undefined] : spec.region === 'both' ? ['hole', 'image'] : [spec.region];
     for (const region of regions) {
       let key = region ? `${spec.name}_${region}` : spec.name;
@@ -95,7 +96,8 @@ export function metricColumns(metrics: EvalConfig['metrics']): MetricColumn[] {
       seen.set(key, JSON.stringify(spec));
       const higherIsBetter = spec.name === 'psnr' || spec.name === 'ssim' || spec.name === 'classify';
       const unit = spec.name === 'psnr' ? ' (dB)' : '';
-      const title = spec.name === 'boundary' ? 'boundary consistency'
+      const title = spec.name === 'boundary' ? 'boundary consistency' : spec.name === 'jump' ? 'seam step'
+        : spec.name === 'jump-ref' ? 'seam step of the reference' : spec.name === 'chroma' ? 'hole chroma error'
         : spec.name === 'classify' ? `recognised (classifier${key === 'classify' ? '' : ` of metrics[${index}]`})` : spec.name.toUpperCase();
       const label = `${title}${region ? ` ${region}` : ''}${unit} ${higherIsBetter ? '↑' : '↓'}`;
       out.push({ key, metric: spec.name, region, higherIsBetter, label, spec, index });

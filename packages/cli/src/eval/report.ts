@@ -49,21 +49,21 @@ function sweepKeys(runs: { params: Record<string, SweepValue> }[]): string[] {
 
 export function perImageCsv(rows: ImageRow[], columns: MetricColumn[]): string {
   const keys = sweepKeys(rows);
-  const header = ['run', 'method', ...keys, 'image', 'status', ...columns.map((c) => c.key), 'knownPixelViolations', 'holeFraction', 'guideMs', 'refinerMs', 'totalMs', 'steps', 'result', 'error'];
+  const header = ['run', 'method', ...keys, 'image', 'status', ...columns.map((c) => c.key), 'knownPixelViolations', 'holeFraction', 'guideMs', 'fitMs', 'refinerMs', 'totalMs', 'steps', 'guard', 'result', 'error'];
   return csv(header, rows.map((r) => [
     r.run, r.method, ...keys.map((k) => r.params[k]), r.image, r.status, ...columns.map((c) => r.metrics[c.key]),
-    r.knownPixelViolations, r.holeFraction, r.guideMs, r.refinerMs, r.totalMs, r.steps, r.result, r.error,
+    r.knownPixelViolations, r.holeFraction, r.guideMs, r.fitMs, r.refinerMs, r.totalMs, r.steps, r.guard, r.result, r.error,
   ]));
 }
 
 export function summaryCsv(runs: RunSummary[], columns: MetricColumn[]): string {
   const keys = sweepKeys(runs);
   const header = ['run', 'method', ...keys, 'images', 'ok', 'failed', 'knownPixelViolations',
-    ...columns.flatMap((c) => [`${c.key}_mean`, `${c.key}_std`, `${c.key}_n`]), 'guideMs_mean', 'refinerMs_mean', 'totalMs_mean', 'wallSeconds'];
+    ...columns.flatMap((c) => [`${c.key}_mean`, `${c.key}_std`, `${c.key}_n`]), 'guideMs_mean', 'fitMs_mean', 'refinerMs_mean', 'totalMs_mean', 'wallSeconds'];
   return csv(header, runs.map((r) => [
     r.run, r.method, ...keys.map((k) => r.params[k]), r.images, r.ok, r.failed, r.knownPixelViolations,
     ...columns.flatMap((c) => [r.metrics[c.key].mean, r.metrics[c.key].std, r.metrics[c.key].n]),
-    r.timeMs.guide.mean, r.timeMs.refiner.mean, r.timeMs.total.mean, r.wallSeconds,
+    r.timeMs.guide.mean, r.timeMs.fit.mean, r.timeMs.refiner.mean, r.timeMs.total.mean, r.wallSeconds,
   ]));
 }
 

@@ -19,9 +19,13 @@ export interface ImageRow {
   /** Known pixels of the output that differ from the input after 8-bit quantisation (must be 0). */
   knownPixelViolations: number;
   guideMs?: number;
+  /** Fitting a model to the image (0 when cached or not fitting). */
+  fitMs?: number;
   refinerMs?: number;
-  /** Pipeline time (guide + refiner). */
+  /** Pipeline time (guide + fit + refiner). */
   totalMs?: number;
+  /** With the refiner's guard: `refined` (stage 2 kept) or `stage1` (stage 1 kept). */
+  guard?: 'refined' | 'stage1';
   metricsMs?: number;
   /** Refiner steps run. */
   steps?: number;
@@ -49,7 +53,7 @@ export interface RunSummary {
   failed: number;
   knownPixelViolations: number;
   metrics: Record<string, Stat>;
-  timeMs: { guide: Stat; refiner: Stat; total: Stat };
+  timeMs: { guide: Stat; fit: Stat; refiner: Stat; total: Stat };
   /** Wall time of the whole run (model loading included). */
   wallSeconds: number;
 }
@@ -72,6 +76,7 @@ export function summarizeRun(
     metrics,
     timeMs: {
       guide: meanStd(ok.map((r) => r.guideMs ?? NaN)),
+      fit: meanStd(ok.map((r) => r.fitMs ?? NaN)),
       refiner: meanStd(ok.map((r) => r.refinerMs ?? NaN)),
       total: meanStd(ok.map((r) => r.totalMs ?? NaN)),
     },

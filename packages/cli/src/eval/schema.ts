@@ -90,7 +90,11 @@ export const MethodConfig = z
   .strict();
 export type MethodConfig = z.infer<typeof MethodConfig>;
 
-export const METRIC_NAMES = ['psnr', 'ssim', 'l1', 'mse', 'swd', 'boundary', 'classify'] as const;
+/**
+ * `boundary`: |seam step of the result − the reference's own|; `jump`: the result's seam step and `jump-ref` the
+ * reference's (to read next to each other); `chroma`: hole colour error (mean Cb/Cr of the hole vs the reference's).
+ */
+export const METRIC_NAMES = ['psnr', 'ssim', 'l1', 'mse', 'swd', 'boundary', 'jump', 'jump-ref', 'chroma', 'classify'] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 export type Region = 'hole' | 'image';
 

@@ -12,6 +12,17 @@ export interface GuideContext {
   /** Folder that relative paths in the guide's config resolve against. */
   baseDir: string;
   logger: Logger;
+  /**
+   * The pipeline's model resolver, when the guide runs inside one: loads a model once per (path, format, engine) and
+   * shares it with the refiner. Guides fall back to `container.modelLoaders` without it.
+   */
+  models?: ModelSource;
+}
+
+/** Where a pipeline's parts get their models: one load and one cache per pipeline runner. */
+export interface ModelSource {
+  /** Load (or reuse) the model `spec.path` with loader `spec.format` (default native) on `spec.engine` (default auto). */
+  load(spec: { path: string; format?: string; engine?: string }, keyPath: string): Promise<unknown>;
 }
 
 /** Context for model loaders: as for guides. */

@@ -153,33 +153,63 @@ export function swd(a: Tensor4, b: Tensor4, mask?: Tensor4, options: SwdOptions 
     }
     rng.shuffle(centres);
     const used = centres.slice(0, maxPatches);
-    const dim = a.c * P * P;
-    const pa = extractPatches(a, i, used, P), pb = extractPatches(b, i, used, P);
-    const dir = new Float64Array(dim);
-    const qa = new Float64Array(used.length), qb = new Float64Array(used.length);
-    let total = 0;
-    for (let k = 0; k < nProj; k++) {
-      let norm = 0;
-      for (let d = 0; d < dim; d++) norm += (dir[d] = rng.normal()) ** 2;
-      norm = Math.sqrt(norm);
-      for (let j = 0; j < used.length; j++) {
-        let sa = 0, sb = 0;
-        for (let d = 0; d < dim; d++) {
-          sa += pa[j * dim + d] * dir[d];
-          sb += pb[j * dim + d] * dir[d];
-        }
-        qa[j] = sa / norm;
-        qb[j] = sb / norm;
-      }
-      qa.sort();
-      qb.sort();
-      let s = 0;
-      for (let j = 0; j < used.length; j++) s += Math.abs(qa[j] - qb[j]);
-      total += s / used.length;
-    }
-    out.push(total / nProj);
+    out.push(slicedW1(extractPatches(a, i, used, P), extractPatches(b, i, used, P), used.length, a.c * P * P, nProj, rng));
   }
   return out;
+}
+
+/**
+ * Sliced Wasserstein distance between two patch sets of one image: patches of `a` centred where `regionA` is 1 vs
+ * patches of `b` centred where `regionB` is 1 (values in [0,1]; both sets subsampled to the same count, at most
+ * `maxPatches`). Reference-free texture agreement: e.g. a fill's hole patches against the image's known patches.
+ */
+export function swdRegions(a: Tensor4, regionA: Tensor4, b: Tensor4, regionB: Tensor4, options: SwdOptions = {}): number[] {
+  checkPair(a, b, regionA);
+  assertMaskFits(b, regionB, 'swd region');
+  const P = options.patch ?? 7;
+  const nProj = options.projections ?? 128;
+  const maxPatches = options.maxPatches ?? 4096;
+  const out: number[] = [];
+  for (let i = 0; i < a.n; i++) {
+    const rng = options.rng ? options.rng.split() : new Rng(0);
+    const ca = patchCentres(a, i, P, regionA), cb = patchCentres(b, i, P, regionB);
+    const n = Math.min(ca.length, cb.length, maxPatches);
+    if (n === 0) {
+      out.push(NaN);
+      continue;
+    }
+    rng.shuffle(ca);
+    rng.shuffle(cb);
+    out.push(slicedW1(extractPatches(a, i, ca.slice(0, n), P), extractPatches(b, i, cb.slice(0, n), P), n, a.c * P * P, nProj, rng));
+  }
+  return out;
+}
+
+/** Mean over `nProj` random unit directions of the 1-D Wasserstein-1 distance of two sets of n patches (dim values each). */
+function slicedW1(pa: Float64Array, pb: Float64Array, n: number, dim: number, nProj: number, rng: Rng): number {
+  const dir = new Float64Array(dim);
+  const qa = new Float64Array(n), qb = new Float64Array(n);
+  let total = 0;
+  for (let k = 0; k < nProj; k++) {
+    let norm = 0;
+    for (let d = 0; d < dim; d++) norm += (dir[d] = rng.normal()) ** 2;
+    norm = Math.sqrt(norm);
+    for (let j = 0; j < n; j++) {
+      let sa = 0, sb = 0;
+      for (let d = 0; d < dim; d++) {
+        sa += pa[j * dim + d] * dir[d];
+        sb += pb[j * dim + d] * dir[d];
+      }
+      qa[j] = sa / norm;
+      qb[j] = sb / norm;
+    }
+    qa.sort();
+    qb.sort();
+    let s = 0;
+    for (let j = 0; j < n; j++) s += Math.abs(qa[j] - qb[j]);
+    total += s / n;
+  }
+  return total / nProj;
 }
 
 function patchCentres(t: Tensor4, i: number, P: number, mask?: Tensor4): number[] {
@@ -239,6 +269,38 @@ export function boundaryJump(t: Tensor4, mask: Tensor4): number[] {
       }
     }
     out.push(count ? s / count : NaN);
+  }
+  return out;
+}
+
+/**
+ * Hole colour error: the distance between the mean chroma (Cb, Cr of BT.601 on [0,1]) of the hole in `result` and in
+ * `reference`. 0 for grey images. A grey or wrongly tinted fill of a colour image raises it.
+ */
+export function holeChromaError(result: Tensor4, reference: Tensor4, mask: Tensor4): number[] {
+  checkPair(result, reference, mask);
+  const { h, w } = result;
+  const hw = h * w;
+  const out: number[] = [];
+  for (let i = 0; i < result.n; i++) {
+    if (result.c < 3) {
+      out.push(0);
+      continue;
+    }
+    const mean = (t: Tensor4) => {
+      let cb = 0, cr = 0, n = 0;
+      const b = t.index(i, 0, 0, 0);
+      for (let p = 0; p < hw; p++) {
+        if (mask.data[i * hw + p] < 0.5) continue;
+        const r = (t.data[b + p] + 1) / 2, g = (t.data[b + hw + p] + 1) / 2, bl = (t.data[b + 2 * hw + p] + 1) / 2;
+        cb += -0.168736 * r - 0.331264 * g + 0.5 * bl;
+        cr += 0.5 * r - 0.418688 * g - 0.081312 * bl;
+        n++;
+      }
+      return n ? [cb / n, cr / n] : [NaN, NaN];
+    };
+    const [a1, a2] = mean(result), [b1, b2] = mean(reference);
+    out.push(Math.hypot(a1 - b1, a2 - b2));
   }
   return out;
 }

@@ -1,0 +1,273 @@
+/**
+ * The one pipeline runner: a pipeline config → a running pipeline (guide → refiner), used by `diff2s inpaint`,
+ * `diff2s eval`, the studio and library users alike (as transformers.js's `pipeline()`).
+ *
+ * @example
+ * const p = await createPipeline({ guide: { type: 'patch' }, refiner: { tk: 100 } });   // fits a model per image
+ * const { final } = await p.run({ image, mask, seed: 0 });
+ * await p.dispose();
+ */
+import {
+  ConfigError, Diff2sContainer, Guide, GuideContext, InputError, Logger, NoiseSchedule, Rng, Sampler, Tensor4,
+  createContainer, isGreyContent, knownPixelViolations, toChannels,
+} from '@diff2s/core';
+import { engineModule } from '@diff2s/engine';
+import { guidesModule } from '@diff2s/guides';
+import {
+  checkRefinerSampler, inpaint, judgeRefinement, refine, type GuardVerdict, type PipelineProgress as StageProgress,
+  type RefinerOptionsInput,
+} from '@diff2s/refiner';
+import { ConfigErrors } from './config/load';
+import { parsePipelineConfig } from './config/parse';
+import { FitConfig, type PipelineConfig } from './config/schema';
+import { fitModel, fitSchedule, type FitProgress, type FitResult } from './fit';
+import { COLOUR_PRIOR, ModelResolver, type ResolvedModel } from './models';
+
+/** The container every CLI command uses: core + engine + guides modules. */
+export function cliContainer(logger?: Logger): Diff2sContainer {
+  const c = createContainer(engineModule, guidesModule);
+  if (logger) c.registerInstance(Symbol.for('diff2s.Logger'), logger);
+  return c;
+}
+
+/** Progress of a pipeline run: the guide, the fit (when the model is fitted to the image), the refiner. */
+export type PipelineProgress = StageProgress | { stage: 'fit'; fit: FitProgress };
+
+export interface PipelineRunRequest {
+  /** [N,C,H,W] in [-1,1], any channel count the model accepts (grey images run on a colour model, see `channels`). */
+  image: Tensor4;
+  /** [N,1,H,W], 1 = hole. */
+  mask: Tensor4;
+  /** Seed of every draw (default: the config's). */
+  seed?: number;
+  /** Samples per image (default: the config's). */
+  samples?: number;
+  onProgress?: (e: PipelineProgress) => void;
+  /** Called with stage 1 as soon as it exists (before any fit or refinement). */
+  onStage1?: (stage1: Tensor4) => void | Promise<void>;
+  signal?: AbortSignal;
+}
+
+export interface PipelineRunResult {
+  /** Stage 1 [N·samples, C, H, W], known pixels pasted; in the input's channels. */
+  stage1: Tensor4;
+  /** Stage 2 as the refiner produced it (before the guard), when a refiner ran. */
+  stage2?: Tensor4;
+  /** What the pipeline returns: stage 2 where the guard accepted it, else stage 1. */
+  final: Tensor4;
+  /** The image and mask as repeated for the samples. */
+  image: Tensor4;
+  mask: Tensor4;
+  /** Per sample, the guard's measurements and decision (when the guard is on). */
+  guard?: GuardVerdict[];
+  /** The refiner's model: folder, engine, and the fit when fitted. */
+  model?: { path: string; engine: 'onnx' | 'tfjs'; fit?: FitResult };
+  timings: { guideMs: number; fitMs: number; refinerMs: number; stepMs: number[] };
+}
+
+/** A pipeline built from a config: run it on images, then dispose it. */
+export interface Pipeline {
+  readonly config: PipelineConfig;
+  readonly guide: Guide;
+  /** One line describing the pipeline, for logs. */
+  readonly summary: string;
+  /** Refiner evaluations per sample (0 without a refiner). */
+  readonly refinerSteps: number;
+  /** Whether a model is fitted to each image. */
+  readonly fits: boolean;
+  /** The model's channels (1 or 3), or `keep` without a refiner. */
+  readonly channels: 1 | 3 | 'keep';
+  /** The fixed refiner model (none when fitting, or without a refiner). */
+  readonly model?: ResolvedModel;
+  run(req: PipelineRunRequest): Promise<PipelineRunResult>;
+  dispose(): Promise<void>;
+}
+
+export interface CreatePipelineOptions {
+  /** Registries (default: a fresh CLI container). */
+  container?: Diff2sContainer;
+  /** Folder that relative paths in the config resolve against (default cwd). */
+  baseDir?: string;
+  logger?: Logger;
+  /** Share a model resolver (and its loaded models) between pipelines; the caller disposes it. */
+  models?: ModelResolver;
+}
+
+/** What a model was trained on, from its card: `grey` content (even in 3 channels), `colour`, or unknown. */
+export function modelContent(card: { training?: Record<string, unknown> } | undefined): 'grey' | 'colour' | undefined {
+  const c = card?.training?.content;
+  return c === 'grey' || c === 'colour' ? c : undefined;
+}
+
+/**
+ * Build a pipeline from a config (validated here when raw). Every config problem found is collected and thrown
+ * together (one line each, as {@link ConfigErrors}). The model is loaded once, on the engine the config names; with no
+ * model (or `model.fit`) the refiner fits one to each image, warm-started from the shipped colour prior.
+ */
+export async function createPipeline(config: unknown, options: CreatePipelineOptions = {}): Promise<Pipeline> {
+  const cfg = parsePipelineConfig(config); // idempotent on an already parsed config
+  const container = options.container ?? cliContainer(options.logger);
+  const logger = options.logger ?? container.logger;
+  const baseDir = options.baseDir ?? process.cwd();
+  const ownResolver = !options.models;
+  const models = options.models ?? new ModelResolver(container, baseDir, logger);
+  const errors: ConfigError[] = [];
+  const attempt = <T>(f: () => T): T | undefined => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof ConfigErrors) errors.push(...e.errors);
+      else if (e instanceof ConfigError) errors.push(e);
+      else throw e;
+      return undefined;
+    }
+  };
+  const ctx: GuideContext = { container, baseDir, logger, models };
+  const refinerCfg = cfg.refiner && cfg.refiner.enabled ? cfg.refiner : undefined;
+  let sampler: Sampler | undefined;
+  if (refinerCfg) {
+    const { type, ...rest } = refinerCfg.sampler;
+    attempt(() => checkRefinerSampler(type, 'refiner.sampler.type'));
+    sampler = attempt(() => container.samplers.create(type, rest, undefined, 'refiner.sampler'));
+  }
+  const { type: guideType, ...guideRest } = cfg.guide;
+  const guide = attempt(() => container.guides.create(guideType, guideRest, ctx, 'guide'));
+  const fit: FitConfig | undefined = refinerCfg && !cfg.model?.path ? cfg.model?.fit ?? FitConfig.parse({}) : undefined;
+  if (errors.length) {
+    if (ownResolver) await models.dispose();
+    throw new ConfigErrors(errors);
+  }
+  const dispose = async () => {
+    await guide?.dispose?.();
+    if (ownResolver) await models.dispose();
+  };
+  try {
+    let fixed: ResolvedModel | undefined;
+    let schedule: NoiseSchedule | undefined;
+    if (refinerCfg && cfg.model?.path) {
+      fixed = await models.resolve({ path: cfg.model.path, format: cfg.model.format, engine: cfg.model.engine }, 'model');
+      schedule = fixed.schedule;
+    } else if (fit) {
+      // the fitted model's schedule is its init's: known before any fit, so T_k and the steps are checked now
+      schedule = await fitSchedule(container, fit, baseDir);
+    }
+    const tk = refinerCfg ? (refinerCfg.strategy === 'start' ? schedule!.T : refinerCfg.tk) : 0;
+    if (refinerCfg && schedule && tk > schedule.T) {
+      throw new ConfigErrors([new ConfigError(`T_k = ${tk} exceeds the model's schedule length T = ${schedule.T}`, 'refiner.tk')]);
+    }
+    const refinerSteps = refinerCfg && sampler && schedule ? sampler.plannedSteps(tk, schedule) : 0;
+    const { enabled: _e, sampler: _s, guard: _g, ...refinerOptions } = refinerCfg ?? { enabled: false, sampler: { type: 'ddpm' }, guard: false };
+    const modelLabel = fixed ? `model ${cfg.model!.path} on ${fixed.engine}` : fit ? `model fitted to each image (${fit.seconds === 'auto' ? 'auto' : `${fit.seconds} s`} budget, from ${fit.init})` : '';
+    const summary = `guide ${guideType}` + (refinerCfg ? ` → refiner (${refinerCfg.sampler.type}, T_k ${tk}, ${modelLabel}${refinerCfg.guard ? ', guard on' : ''})` : '');
+    const channels: 1 | 3 | 'keep' = fixed ? (fixed.model.config.imageChannels as 1 | 3) : fit ? 3 : 'keep';
+    const run = (req: PipelineRunRequest) => runPipeline({
+      cfg, req, guide: guide!, sampler, refinerOptions, tk, fixed, fit, models, baseDir, logger, channels,
+    });
+    return { config: cfg, guide: guide!, summary, refinerSteps, fits: !!fit, channels, model: fixed, run, dispose };
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+}
+
+interface RunContext {
+  cfg: PipelineConfig;
+  req: PipelineRunRequest;
+  guide: Guide;
+  sampler?: Sampler;
+  refinerOptions: RefinerOptionsInput;
+  tk: number;
+  fixed?: ResolvedModel;
+  fit?: FitConfig;
+  models: ModelResolver;
+  baseDir: string;
+  logger: Logger;
+  channels: 1 | 3 | 'keep';
+}
+
+/** The model's channels for an image: a grey image runs on a colour model (repeated in, luma out); not the reverse. */
+function adaptChannels(image: Tensor4, channels: 1 | 3 | 'keep', where: string, content?: 'grey' | 'colour'): Tensor4 {
+  if (channels === 'keep' || channels === image.c) {
+    if (content === 'grey' && image.c === 3 && !isGreyContent(image)) {
+      throw new InputError(`${where} was trained on grey images only, and this image is in colour: fit a model to the image (model: { fit: {} }) or use the colour prior (models/${COLOUR_PRIOR})`);
+    }
+    return image;
+  }
+  if (image.c === 1 && channels === 3) return toChannels(image, 3);
+  throw new InputError(`${where} has ${channels} channel(s) and the image has ${image.c}: a grey model cannot fill a colour image (use a colour model, or fit one: model: { fit: {} })`);
+}
+
+async function runPipeline(x: RunContext): Promise<PipelineRunResult> {
+  const { cfg, req } = x;
+  const seed = req.seed ?? cfg.seed;
+  const samples = req.samples ?? cfg.samples;
+  const refinerOn = !!x.sampler && (!!x.fixed || !!x.fit);
+  const inC = req.image.c;
+  const where = x.fixed ? `model ${x.fixed.path}` : 'the fitted model';
+  const image = refinerOn ? adaptChannels(req.image, x.channels, where, x.fixed ? modelContent(x.fixed.model.card) : undefined) : req.image;
+  // stage 1 (the same derived streams as refiner's inpaint(): 'guide', then 'refiner')
+  const s1 = await inpaint({
+    image, mask: req.mask, guide: x.guide, seed, samples, signal: req.signal,
+    onProgress: (e) => req.onProgress?.(e),
+  });
+  const back = (t: Tensor4) => (t.c === inC ? t : toChannels(t, inC));
+  await req.onStage1?.(back(s1.stage1));
+  const timings = { guideMs: s1.timings.guideMs, fitMs: 0, refinerMs: 0, stepMs: [] as number[] };
+  if (!refinerOn) {
+    const stage1 = back(s1.stage1);
+    check(stage1, back(s1.image), s1.mask);
+    return { stage1, final: stage1, image: back(s1.image), mask: s1.mask, timings };
+  }
+  let resolved = x.fixed;
+  let fitResult: FitResult | undefined;
+  if (!resolved) {
+    const tf = performance.now();
+    if (s1.image.n / samples !== 1) throw new InputError('fitting a model takes one image per run (a batch of images: run them one at a time)');
+    fitResult = await fitModel({
+      image: s1.image.slice(0), mask: s1.mask.slice(0), fill: s1.stage1.slice(0), fit: x.fit!, tk: x.tk, seed,
+      baseDir: x.baseDir, logger: x.logger, signal: req.signal,
+      onProgress: (p) => req.onProgress?.({ stage: 'fit', fit: p }),
+    });
+    resolved = await x.models.resolve({ path: fitResult.dir, engine: cfg.model?.engine ?? 'auto' }, 'model', { transient: true });
+    timings.fitMs = performance.now() - tf;
+  }
+  const tr = performance.now();
+  let last = tr;
+  const stage2 = await refine(s1.stage1, s1.image, s1.mask, {
+    network: resolved.model,
+    schedule: resolved.schedule,
+    sampler: x.sampler!,
+    options: x.refinerOptions,
+    rng: new Rng(seed).derive('refiner'),
+    signal: req.signal,
+    onStep: (step) => {
+      const now = performance.now();
+      timings.stepMs.push(now - last);
+      last = now;
+      req.onProgress?.({ stage: 'refiner', step });
+    },
+  });
+  timings.refinerMs = performance.now() - tr;
+  let final = stage2;
+  let guard: GuardVerdict[] | undefined;
+  if (cfg.refiner!.guard) {
+    guard = judgeRefinement(s1.stage1, stage2, s1.mask);
+    final = stage2.clone();
+    const per = stage2.c * stage2.h * stage2.w;
+    guard.forEach((v, i) => {
+      if (!v.accept) final.data.set(s1.stage1.data.subarray(i * per, (i + 1) * per), i * per);
+      x.logger.debug(`guard${guard!.length > 1 ? ` (sample ${i})` : ''}: ${v.reason}`);
+    });
+  }
+  const out = {
+    stage1: back(s1.stage1), stage2: back(stage2), final: back(final), image: back(s1.image), mask: s1.mask, guard,
+    model: { path: resolved.path, engine: resolved.engine, ...(fitResult ? { fit: fitResult } : {}) }, timings,
+  };
+  check(out.final, out.image, out.mask);
+  return out;
+}
+
+function check(result: Tensor4, image: Tensor4, mask: Tensor4): void {
+  const bad = knownPixelViolations(result, image, mask);
+  if (bad) throw new Error(`internal error: ${bad} known pixels changed (the output would violate the known-pixel invariant)`);
+}

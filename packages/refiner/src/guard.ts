@@ -1,0 +1,80 @@
+import { Tensor4, boundaryJump, dilateMask, swdRegions } from '@diff2s/core';
+
+/** What the guard measured for one image (all values on [0,1] intensities). */
+export interface GuardVerdict {
+  /** Keep stage 2 (true) or fall back to stage 1 (false). */
+  accept: boolean;
+  /** Patch SWD of the hole's patches against the known region's, for stage 1 and stage 2 (lower: more alike). */
+  texture: [number, number];
+  /** |seam step − the known region's own step| for stage 1 and stage 2 (lower: a seam like the image's own edges). */
+  seam: [number, number];
+  /** The known region's mean 4-neighbour step (the seam's natural level). */
+  naturalStep: number;
+  /** One line: why. */
+  reason: string;
+}
+
+export interface GuardOptions {
+  /** Relative texture tolerance: stage 2 may be this much less alike than stage 1 (default 0.01). */
+  textureTolerance?: number;
+  /** Absolute seam tolerance (default 0.003 on [0,1]). */
+  seamTolerance?: number;
+  /** SWD patch size (default 7, reduced for small images). */
+  patch?: number;
+}
+
+/** Mean absolute 4-neighbour step over pairs of known pixels (both outside `avoid`), averaged over channels. */
+function naturalStep(t: Tensor4, avoid: Tensor4, i: number): number {
+  const { h, w } = t;
+  const hw = h * w;
+  let s = 0, count = 0;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const p = y * w + x;
+      if (avoid.data[i * hw + p] >= 0.5) continue;
+      for (const q of [x + 1 < w ? p + 1 : -1, y + 1 < h ? p + w : -1]) {
+        if (q < 0 || avoid.data[i * hw + q] >= 0.5) continue;
+        for (let c = 0; c < t.c; c++) s += Math.abs(t.data[t.index(i, c, 0, 0) + p] - t.data[t.index(i, c, 0, 0) + q]) / 2;
+        count += t.c;
+      }
+    }
+  }
+  return count ? s / count : NaN;
+}
+
+/**
+ * "Never worse than stage 1", measured without a reference: stage 2 is kept for an image only when its hole's patches
+ * are at least as like the known region's patches as stage 1's (patch SWD, within `textureTolerance`) and its seam is
+ * at least as close to the image's own step size (within `seamTolerance`). Known pixels are the same in both stages,
+ * so these are the only places they differ.
+ */
+export function judgeRefinement(stage1: Tensor4, stage2: Tensor4, mask: Tensor4, options: GuardOptions = {}): GuardVerdict[] {
+  const tolT = options.textureTolerance ?? 0.01;
+  const tolS = options.seamTolerance ?? 0.003;
+  const side = Math.min(stage1.h, stage1.w);
+  const patch = Math.min(options.patch ?? 7, side % 2 === 1 ? side : side - 1);
+  const r = Math.floor(patch / 2);
+  // known patch centres: at least a patch radius away from the hole, so no known patch contains filled pixels
+  const near = dilateMask(mask, r + 1);
+  const far = near.clone();
+  for (let k = 0; k < far.size; k++) far.data[k] = near.data[k] >= 0.5 ? 0 : 1;
+  const out: GuardVerdict[] = [];
+  for (let i = 0; i < stage1.n; i++) {
+    const s1 = stage1.slice(i), s2 = stage2.slice(i), m = mask.slice(i), f = far.slice(i);
+    const t1 = swdRegions(s1, m, s1, f, { patch })[0], t2 = swdRegions(s2, m, s2, f, { patch })[0];
+    const nat = naturalStep(s1, near.slice(i), 0);
+    const j1 = Math.abs(boundaryJump(s1, m)[0] - nat), j2 = Math.abs(boundaryJump(s2, m)[0] - nat);
+    const measurable = Number.isFinite(t1) && Number.isFinite(t2) && Number.isFinite(j1) && Number.isFinite(j2);
+    const texOk = !measurable || t2 <= t1 * (1 + tolT);
+    const seamOk = !measurable || j2 <= j1 + tolS;
+    const accept = measurable && texOk && seamOk;
+    const fmt = (v: number) => v.toFixed(4);
+    const reason = !measurable
+      ? 'not measurable (too few known patches): stage 1 kept'
+      : accept
+        ? `refined: texture ${fmt(t1)} → ${fmt(t2)}, seam ${fmt(j1)} → ${fmt(j2)}`
+        : `stage 1 kept: ${!texOk ? `texture ${fmt(t1)} → ${fmt(t2)} (less like the known pixels)` : ''}${!texOk && !seamOk ? ', ' : ''}${!seamOk ? `seam ${fmt(j1)} → ${fmt(j2)} (stronger than the image's own step ${fmt(nat)})` : ''}`;
+    out.push({ accept, texture: [t1, t2], seam: [j1, j2], naturalStep: nat, reason });
+  }
+  return out;
+}
