@@ -66,7 +66,7 @@ export const REGRESSION_SCHEDULE = { type: 'explicit', betas: [0.999999] } as co
 
 function hashConfig(cfg: TrainConfig): string {
   const { train, output: _o, description: _d, $schema: _s, ...rest } = cfg;
-  const { steps: _st, checkpointEvery: _c, logEvery: _l, workers: _w, engine: _e, ...trainRest } = train;
+  const { steps: _st, maxSeconds: _ms, checkpointEvery: _c, logEvery: _l, workers: _w, engine: _e, ...trainRest } = train;
   return createHash('sha256').update(JSON.stringify({ ...rest, train: trainRest })).digest('hex').slice(0, 16);
 }
 
@@ -147,7 +147,7 @@ export async function train(input: TrainConfigInput | TrainConfig, options: Trai
       logger.warn(`no checkpoint in ${ckptDir}: starting from step 0`);
     } else {
       if (ck.state.configHash !== configHash) {
-        throw new ConfigError(`the checkpoint in ${ckptDir} was written with a different config (only train.steps, checkpointEvery, logEvery and workers may change on resume)`, 'resume');
+        throw new ConfigError(`the checkpoint in ${ckptDir} was written with a different config (only train.steps, maxSeconds, checkpointEvery, logEvery, workers and engine may change on resume)`, 'resume');
       }
       flat.set(ck.arrays.params);
       adam.m.set(ck.arrays.m);

@@ -1,0 +1,154 @@
+/**
+ * The one pipeline runner: the engine a config names is the engine that runs; the CLI, the library runner and the
+ * studio backend give the same bytes for the same config; fitting a model to the image (cached by content, kept on
+ * request); grey/colour model checks.
+ */
+import { existsSync, promises as fs, readFileSync } from 'fs';
+import * as path from 'path';
+import YAML from 'yaml';
+import { InputError, Tensor4, knownPixelViolations, loadMask, readImage, writeImage } from '@diff2s/core';
+import { NativeUNet, saveModel } from '@diff2s/engine';
+import { PipelineStudioBackend, cliContainer, createPipeline } from '../src';
+import { runCli } from '../../../test/helpers/cli';
+import { writeRectMask, writeRgbPng } from '../../../test/helpers/images';
+import { tempDir } from '../../../test/helpers/tmp';
+
+const SCHEDULE = { type: 'linear', T: 20, betaStart: 1e-3, betaEnd: 0.2 };
+let tmp: ReturnType<typeof tempDir>;
+let modelDir: string;
+let greyModelDir: string;
+let image: Tensor4;
+let mask: Tensor4;
+const container = cliContainer();
+
+beforeAll(async () => {
+  tmp = tempDir('diff2s-pipeline-');
+  process.env.DIFF2S_CACHE_DIR = path.join(tmp.dir, 'cache');
+  const net = await NativeUNet.create({ preset: 'frugal', baseChannels: 4, channelMults: [1, 1] }, { seed: 2 });
+  modelDir = path.join(tmp.dir, 'models', 'tiny');
+  await saveModel(modelDir, net, { preset: 'frugal', schedule: SCHEDULE, training: { content: 'colour' } });
+  greyModelDir = path.join(tmp.dir, 'models', 'tiny-grey');
+  await saveModel(greyModelDir, net, { preset: 'frugal', schedule: SCHEDULE, training: { content: 'grey' } });
+  net.dispose();
+  await writeRgbPng(path.join(tmp.dir, 'img.png'), 32, 32, 3);
+  await writeRectMask(path.join(tmp.dir, 'mask.png'), 32, 32, 10, 8, 22, 20);
+  image = (await readImage(path.join(tmp.dir, 'img.png'))).tensor;
+  mask = await loadMask(path.join(tmp.dir, 'mask.png'));
+});
+afterAll(() => {
+  delete process.env.DIFF2S_CACHE_DIR;
+  tmp.cleanup();
+});
+
+const refined = (engine: string, extra: object = {}) => ({
+  seed: 4,
+  guide: { type: 'mean' },
+  model: { path: modelDir, engine },
+  refiner: { tk: 6, guard: false },
+  ...extra,
+});
+
+describe('createPipeline', () => {
+  it.each(['tfjs', 'onnx'])('model: { engine: %s } runs on that engine', async (engine) => {
+    const p = await createPipeline(refined(engine), { container });
+    try {
+      expect(p.model?.engine).toBe(engine);
+      expect(p.refinerSteps).toBe(6);
+      const r = await p.run({ image, mask });
+      expect(r.model?.engine).toBe(engine);
+      expect(r.stage2).toBeDefined();
+      expect(knownPixelViolations(r.final, image, mask)).toBe(0);
+    } finally {
+      await p.dispose();
+    }
+  });
+
+  it('tfjs and onnx agree on the refinement (same weights, same draws)', async () => {
+    const out: Tensor4[] = [];
+    for (const engine of ['tfjs', 'onnx']) {
+      const p = await createPipeline(refined(engine), { container });
+      out.push((await p.run({ image, mask })).final);
+      await p.dispose();
+    }
+    let max = 0;
+    for (let k = 0; k < out[0].size; k++) max = Math.max(max, Math.abs(out[0].data[k] - out[1].data[k]));
+    expect(max).toBeLessThan(1e-3);
+  });
+
+  it('the CLI, the library runner and the studio backend write the same bytes for one config', async () => {
+    const cfg = refined('onnx');
+    // library
+    const p = await createPipeline(cfg, { container });
+    const lib = (await p.run({ image, mask })).final;
+    await p.dispose();
+    await writeImage(path.join(tmp.dir, 'lib.png'), lib);
+    // CLI
+    const cfgFile = path.join(tmp.dir, 'p.yaml');
+    await fs.writeFile(cfgFile, YAML.stringify({ ...cfg, input: { image: 'img.png', mask: 'mask.png' } }));
+    const r = runCli(['inpaint', '--config', cfgFile, '--out', path.join(tmp.dir, 'cli.png'), '--quiet']);
+    expect(r.status).toBe(0);
+    // studio backend (the model by id; the same runner underneath)
+    const studio = new PipelineStudioBackend({ modelDirs: [path.join(tmp.dir, 'models')], examplesDir: tmp.dir, fit: false });
+    const ac = new AbortController();
+    const s = await studio.run(
+      { image, mask, model: 'tiny', pipeline: { guide: { type: 'mean' }, refiner: { enabled: true, tk: 6, sampler: { type: 'ddpm' } }, seed: 4, samples: 1 } },
+      { onProgress: () => undefined, signal: ac.signal },
+    );
+    await studio.dispose();
+    // the studio's pipeline has the guard on (its default): compare with the library's guarded result too
+    const pg = await createPipeline({ ...cfg, refiner: { tk: 6 } }, { container });
+    const libGuarded = (await pg.run({ image, mask })).final;
+    await pg.dispose();
+    await writeImage(path.join(tmp.dir, 'lib-guarded.png'), libGuarded);
+    await writeImage(path.join(tmp.dir, 'studio.png'), s.stage2!);
+    expect(readFileSync(path.join(tmp.dir, 'cli.png')).equals(readFileSync(path.join(tmp.dir, 'lib.png')))).toBe(true);
+    expect(readFileSync(path.join(tmp.dir, 'studio.png')).equals(readFileSync(path.join(tmp.dir, 'lib-guarded.png')))).toBe(true);
+  });
+
+  it('a grey image runs on a colour model and comes back grey, known pixels exact', async () => {
+    const grey = new Tensor4([1, 1, 32, 32]);
+    for (let k = 0; k < grey.size; k++) grey.data[k] = Math.round(((k * 37) % 255)) / 127.5 - 1;
+    const p = await createPipeline(refined('onnx'), { container });
+    const r = await p.run({ image: grey, mask });
+    await p.dispose();
+    expect(r.final.c).toBe(1);
+    expect(knownPixelViolations(r.final, grey, mask)).toBe(0);
+  });
+
+  it('a model trained on grey images refuses a colour image, naming both', async () => {
+    const p = await createPipeline({ ...refined('onnx'), model: { path: greyModelDir } }, { container });
+    const err = await p.run({ image, mask }).catch((e) => e);
+    await p.dispose();
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as Error).message).toMatch(/tiny-grey was trained on grey images only, and this image is in colour/);
+  });
+
+  it('fits a model to the image, caches it by content, and keeps it on request', async () => {
+    const keep = path.join(tmp.dir, 'kept');
+    const cfg = {
+      seed: 1,
+      guide: { type: 'mean' },
+      model: { fit: { init: 'none', steps: 3, seconds: 600, crop: 16, batch: 2, keep } },
+      refiner: { tk: 4, guard: false },
+    };
+    const fits: number[] = [];
+    const p = await createPipeline(cfg, { container });
+    expect(p.fits).toBe(true);
+    const a = await p.run({ image, mask, onProgress: (e) => { if (e.stage === 'fit') fits.push(e.fit.step); } });
+    expect(fits).toEqual([1, 2, 3]);
+    expect(a.model?.fit?.cached).toBe(false);
+    expect(a.model?.fit?.steps).toBe(3);
+    expect(a.model?.fit?.dir.startsWith(path.join(tmp.dir, 'cache'))).toBe(true);
+    expect(existsSync(path.join(keep, 'model.json'))).toBe(true);
+    const card = JSON.parse(readFileSync(path.join(keep, 'model.json'), 'utf8'));
+    expect(card.training.tMax).toBe(54); // T_k 4 + the 50-step margin
+    // the same image with other values in its hole: the same fit (the hole is never read), from the cache
+    const other = image.clone();
+    for (let k = 0; k < mask.size; k++) if (mask.data[k] === 1) for (let c = 0; c < 3; c++) other.data[c * mask.size + k] = -1;
+    const b = await p.run({ image: other, mask });
+    expect(b.model?.fit?.cached).toBe(true);
+    expect(b.model?.fit?.dir).toBe(a.model?.fit?.dir);
+    expect(Buffer.from(b.final.data.buffer).equals(Buffer.from(a.final.data.buffer))).toBe(true);
+    await p.dispose();
+  }, 120000);
+});

@@ -1,0 +1,57 @@
+/** The guard ("never worse than stage 1", measured without a reference) on a texture with a square hole. */
+import { Rng, Tensor4 } from '@diff2s/core';
+import { judgeRefinement } from '@diff2s/refiner';
+
+const S = 48;
+function texture(seed: number): Tensor4 {
+  const t = new Tensor4([1, 3, S, S]);
+  const rng = new Rng(seed);
+  for (let c = 0; c < 3; c++) for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) {
+    t.data[t.index(0, c, y, x)] = 0.6 * Math.sin(x * 0.9 + c) * Math.cos(y * 0.7) + 0.3 * (rng.uniform() - 0.5);
+  }
+  return t;
+}
+const hole = new Tensor4([1, 1, S, S]);
+for (let y = 16; y < 32; y++) for (let x = 16; x < 32; x++) hole.data[y * S + x] = 1;
+
+/** `base` with its hole replaced by `fill`'s pixels (or a constant). */
+function withHole(base: Tensor4, fill: Tensor4 | number): Tensor4 {
+  const out = base.clone();
+  for (let c = 0; c < 3; c++) for (let p = 0; p < S * S; p++) {
+    if (hole.data[p] !== 1) continue;
+    out.data[c * S * S + p] = typeof fill === 'number' ? fill : fill.data[c * S * S + p];
+  }
+  return out;
+}
+
+describe('judgeRefinement', () => {
+  const ref = texture(1);
+  const good = withHole(ref, texture(2)); // the same kind of texture in the hole
+  const flat = withHole(ref, 0.1); // a flat, wrong fill
+
+  it('keeps stage 1 when stage 2 is flatter (less like the known region) and says why', () => {
+    const [v] = judgeRefinement(good, flat, hole);
+    expect(v.accept).toBe(false);
+    expect(v.texture[1]).toBeGreaterThan(v.texture[0]);
+    expect(v.reason).toMatch(/^stage 1 kept: texture/);
+  });
+
+  it('accepts stage 2 when it is the textured one', () => {
+    const [v] = judgeRefinement(flat, good, hole);
+    expect(v.accept).toBe(true);
+    expect(v.texture[1]).toBeLessThan(v.texture[0]);
+    expect(v.seam[1]).toBeLessThanOrEqual(v.seam[0] + 0.003);
+    expect(v.reason).toMatch(/^refined:/);
+  });
+
+  it('an unchanged stage 2 is accepted (ties are not worse); one verdict per sample', () => {
+    const two = new Tensor4([2, 3, S, S]);
+    two.data.set(good.data, 0);
+    two.data.set(flat.data, good.size);
+    const m2 = new Tensor4([2, 1, S, S]);
+    m2.data.set(hole.data, 0);
+    m2.data.set(hole.data, hole.size);
+    const out = judgeRefinement(two, two, m2);
+    expect(out.map((v) => v.accept)).toEqual([true, true]);
+  });
+});
