@@ -116,9 +116,49 @@ export function assertMaskFits(image: Tensor4, mask: Tensor4, what = 'mask'): vo
   }
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Hole masks
+//
+// Invariant: a hole mask handed from one part of diff2s to another is [N,1,H,W] with every value exactly 0 (known)
+// or 1 (hole). A mask is made binary once, where it comes into being — mask files (`loadMask`/`decodeMask`, 8-bit
+// threshold 128), an image's alpha, the mask generators, or {@link binaryMask} for one built in memory — and the
+// public entry points (the samplers, the guides' frame, `refine`/`inpaint`, the metrics, the training source) check
+// it with {@link assertBinaryMask}. Everything after that reads the values plainly: `m !== 0` is a hole, `m === 0`
+// is known; nothing re-applies the threshold.
+
+/** The one threshold of soft mask values: v ≥ 0.5 is a hole (8-bit files: ≥ 128). Used by {@link binaryMask} only. */
+export const MASK_THRESHOLD = 0.5;
+
+/** A binary copy of `mask`: 1 where a value is ≥ {@link MASK_THRESHOLD} (a hole), else 0. */
+export function binaryMask(mask: Tensor4): Tensor4 {
+  const out = mask.zerosLike();
+  const src = mask.data, dst = out.data;
+  for (let i = 0; i < src.length; i++) dst[i] = src[i] >= MASK_THRESHOLD ? 1 : 0;
+  return out;
+}
+
+/** Whether every value of `mask` is exactly 0 or 1. */
+export function isBinaryMask(mask: Tensor4): boolean {
+  const d = mask.data;
+  for (let i = 0; i < d.length; i++) if (d[i] !== 0 && d[i] !== 1) return false;
+  return true;
+}
+
+/** Throws {@link InputError} unless every value of `mask` is exactly 0 (known) or 1 (hole). */
+export function assertBinaryMask(mask: Tensor4, what = 'mask'): void {
+  const d = mask.data;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i];
+    if (v !== 0 && v !== 1) {
+      throw new InputError(`${what} must be binary (0 = known, 1 = hole); found ${v} (threshold it with binaryMask)`);
+    }
+  }
+}
+
 /**
- * out = m ⊙ a + (1 − m) ⊙ b per channel, with mask m [N,1,H,W] (1 = hole). Writes into `out` (may alias a or b).
- * Because m is binary this copies b's values exactly where m = 0: the known-pixel paste-back.
+ * The paste: out = m ⊙ a + (1 − m) ⊙ b per channel, with a binary mask m [N,1,H,W] (1 = hole). Writes into `out`
+ * (may alias a or b). It copies b's values exactly where m = 0: the known-pixel paste-back of every part of diff2s
+ * (guides, samplers at every step, the refiner and the pipeline).
  */
 export function blendByMask(a: Tensor4, b: Tensor4, mask: Tensor4, out: Tensor4): Tensor4 {
   assertSameShape(a, b, 'blendByMask');
@@ -128,18 +168,17 @@ export function blendByMask(a: Tensor4, b: Tensor4, mask: Tensor4, out: Tensor4)
   const hw = a.h * a.w;
   const ad = a.data, bd = b.data, md = mask.data, od = out.data;
   for (let i = 0; i < n; i++) {
+    const mbase = i * hw;
     for (let ch = 0; ch < c; ch++) {
       const base = (i * c + ch) * hw;
-      const mbase = i * hw;
       for (let p = 0; p < hw; p++) {
-        od[base + p] = md[mbase + p] >= 0.5 ? ad[base + p] : bd[base + p];
+        od[base + p] = md[mbase + p] !== 0 ? ad[base + p] : bd[base + p];
       }
     }
   }
   return out;
 }
 
-/** Expand [N,1,H,W] or [N,3,H,W] to C channels (gray → RGB by repetition; RGB → gray by luma). */
 /** Whether an image is grey in content: one channel, or RGB with every pixel's channels within half an 8-bit level. */
 export function isGreyContent(t: Tensor4): boolean {
   if (t.c === 1) return true;
@@ -155,6 +194,7 @@ export function isGreyContent(t: Tensor4): boolean {
   return true;
 }
 
+/** Expand [N,1,H,W] or [N,3,H,W] to C channels (gray → RGB by repetition; RGB → gray by luma). */
 export function toChannels(t: Tensor4, channels: number): Tensor4 {
   if (t.c === channels) return t;
   const hw = t.h * t.w;

@@ -20,9 +20,9 @@ export function meanFill(image: Tensor4, mask: Tensor4): Tensor4 {
   for (let c = 0; c < image.c; c++) {
     const b = c * hw;
     let s = 0, k = 0;
-    for (let p = 0; p < hw; p++) if (m[p] < 0.5) { s += d[b + p]; k++; }
+    for (let p = 0; p < hw; p++) if (m[p] === 0) { s += d[b + p]; k++; }
     const mean = k ? s / k : 0;
-    for (let p = 0; p < hw; p++) if (m[p] >= 0.5) d[b + p] = mean;
+    for (let p = 0; p < hw; p++) if (m[p] !== 0) d[b + p] = mean;
   }
   return image;
 }
@@ -37,7 +37,7 @@ export function nearestKnownIndex(mask: Float32Array | Uint8Array, h: number, w:
   const src = new Int32Array(hw).fill(-1);
   const queue = new Int32Array(hw);
   let head = 0, tail = 0;
-  for (let p = 0; p < hw; p++) if (mask[p] < 0.5) { src[p] = p; queue[tail++] = p; }
+  for (let p = 0; p < hw; p++) if (mask[p] === 0) { src[p] = p; queue[tail++] = p; }
   while (head < tail) {
     const p = queue[head++];
     const y = (p / w) | 0, x = p - y * w;
@@ -64,7 +64,7 @@ export function nearestFill(image: Tensor4, mask: Tensor4): Tensor4 {
   const d = image.data, m = mask.data;
   for (let c = 0; c < image.c; c++) {
     const b = c * hw;
-    for (let p = 0; p < hw; p++) if (m[p] >= 0.5 && src[p] >= 0) d[b + p] = d[b + src[p]];
+    for (let p = 0; p < hw; p++) if (m[p] !== 0 && src[p] >= 0) d[b + p] = d[b + src[p]];
   }
   return image;
 }
@@ -89,7 +89,7 @@ export function harmonicFill(image: Tensor4, mask: Tensor4, options: HarmonicOpt
   const { h, w } = image;
   const hw = h * w;
   const holes: number[] = [];
-  for (let p = 0; p < hw; p++) if (mask.data[p] >= 0.5) holes.push(p);
+  for (let p = 0; p < hw; p++) if (mask.data[p] !== 0) holes.push(p);
   const idx = Int32Array.from(holes);
   const d = image.data;
   const { omega, tolerance } = options;

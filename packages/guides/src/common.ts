@@ -1,17 +1,18 @@
 import {
-  assertMaskFits, blendByMask, CancelledError, InputError, Tensor4,
+  assertBinaryMask, assertMaskFits, blendByMask, CancelledError, InputError, Tensor4,
 } from '@diff2s/core';
 import type { GuideOptions, SizeSupport } from '@diff2s/core';
 
 /**
- * Check what every guide needs of its inputs: `image` [N,C,H,W] with N ≥ 1 and C ≥ 1, `mask` [N,1,H,W], and a size
- * within `sizes`. Throws {@link InputError} naming the guide.
+ * Check what every guide needs of its inputs: `image` [N,C,H,W] with N ≥ 1 and C ≥ 1, `mask` [N,1,H,W] and binary
+ * (exactly 0 or 1: guides read `m !== 0` as hole), and a size within `sizes`. Throws {@link InputError} naming the guide.
  */
 export function checkGuideInputs(guide: string, sizes: SizeSupport, image: Tensor4, mask: Tensor4): void {
   if (image.n < 1 || image.c < 1 || image.h < 1 || image.w < 1) {
     throw new InputError(`${guide} guide: empty image of shape [${image.shape.join(', ')}]`);
   }
   assertMaskFits(image, mask, `${guide} guide: mask`);
+  assertBinaryMask(mask, `${guide} guide: mask`);
   const { h, w } = image;
   if (h < sizes.min || w < sizes.min) {
     throw new InputError(`${guide} guide: image is ${w}x${h}, smaller than the minimum of ${sizes.min}x${sizes.min}`);
@@ -24,12 +25,12 @@ export function checkGuideInputs(guide: string, sizes: SizeSupport, image: Tenso
   }
 }
 
-/** Number of hole pixels (mask ≥ 0.5) of image `index`. */
+/** Number of hole pixels (mask 1) of image `index`. */
 export function countHole(mask: Tensor4, index = 0): number {
   const hw = mask.h * mask.w;
   const d = mask.data;
   let s = 0;
-  for (let p = index * hw, e = p + hw; p < e; p++) if (d[p] >= 0.5) s++;
+  for (let p = index * hw, e = p + hw; p < e; p++) if (d[p] !== 0) s++;
   return s;
 }
 
@@ -43,7 +44,7 @@ export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** Paste `image`'s known pixels into `result` (in place, bit-exact) and return `result`. */
+/** Paste `image`'s known pixels into `result` (in place, bit-exact, core's {@link blendByMask}) and return `result`. */
 export function pasteKnown(result: Tensor4, image: Tensor4, mask: Tensor4): Tensor4 {
   return blendByMask(result, image, mask, result);
 }

@@ -103,7 +103,7 @@ export class FileGuide implements Guide {
     const hw = image.h * image.w;
     let known = 0, differ = 0, maxDiff = 0;
     for (let p = 0; p < hw; p++) {
-      if (mask.data[p] >= 0.5) continue;
+      if (mask.data[p] !== 0) continue;
       known++;
       let worst = 0;
       for (let c = 0; c < image.c; c++) {

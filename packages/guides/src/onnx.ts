@@ -333,7 +333,7 @@ export class OnnxGuide implements Guide {
       const sy = region.y0 + y;
       for (let x = 0; x < rw; x++) {
         const sx = region.x0 + x;
-        cropHole[y * rw + x] = mask.data[sy * w + sx] >= 0.5 ? 1 : 0;
+        cropHole[y * rw + x] = mask.data[sy * w + sx];
         for (let c = 0; c < 3; c++) cropImg[(c * rh + y) * rw + x] = rgb.data[(c * h + sy) * w + sx];
       }
     }
@@ -349,17 +349,17 @@ export class OnnxGuide implements Guide {
     const ihw = ih * iw;
     // to the model's range, hole pixels zeroed (in the model's units, as the reference implementations do)
     toRange(inImg, profile.inputRange);
-    for (let p = 0; p < ihw; p++) if (inHole[p] >= 0.5) { inImg[p] = 0; inImg[ihw + p] = 0; inImg[2 * ihw + p] = 0; }
+    for (let p = 0; p < ihw; p++) if (inHole[p] !== 0) { inImg[p] = 0; inImg[ihw + p] = 0; inImg[2 * ihw + p] = 0; }
     const feeds: Record<string, { dims: number[]; data: Float32Array }> = {};
     if (profile.layout === 'migan') {
       const data = new Float32Array(4 * ihw);
-      for (let p = 0; p < ihw; p++) data[p] = 0.5 - (inHole[p] >= 0.5 ? 1 : 0);
+      for (let p = 0; p < ihw; p++) data[p] = 0.5 - inHole[p];
       data.set(inImg, ihw);
       feeds[profile.names.input] = { dims: [1, 4, ih, iw], data };
     } else {
       const m = new Float32Array(ihw);
       const holeValue = profile.maskPolarity === 'hole' ? 1 : 0;
-      for (let p = 0; p < ihw; p++) m[p] = inHole[p] >= 0.5 ? holeValue : 1 - holeValue;
+      for (let p = 0; p < ihw; p++) m[p] = inHole[p] !== 0 ? holeValue : 1 - holeValue;
       feeds[profile.names.image] = { dims: [1, 3, ih, iw], data: inImg };
       feeds[profile.names.mask] = { dims: [1, 1, ih, iw], data: m };
     }
@@ -379,13 +379,12 @@ export class OnnxGuide implements Guide {
       for (let c = 0; c < 3; c++) for (let y = 0; y < zh; y++) un.set(outData.subarray((c * ih + y) * iw, (c * ih + y) * iw + zw), (c * zh + y) * zw);
     }
     const back = resizePlanes(un, 3, zh, zw, rh, rw);
-    // paste hole pixels only
+    // the region's result (clamped) into the image; runPerImage pastes the known pixels back from the input
     const out = rgb.clone();
     for (let y = 0; y < rh; y++) {
       const sy = region.y0 + y;
       for (let x = 0; x < rw; x++) {
         const sx = region.x0 + x;
-        if (mask.data[sy * w + sx] < 0.5) continue;
         for (let c = 0; c < 3; c++) {
           const v = back[(c * rh + y) * rw + x];
           out.data[(c * h + sy) * w + sx] = v < -1 ? -1 : v > 1 ? 1 : v;

@@ -18,7 +18,7 @@
  * patches lie fully inside the image and fully in the known region of the level where they are searched.
  */
 import { z } from 'zod';
-import { InputError, Rng, Tensor4 } from '@diff2s/core';
+import { assertBinaryMask, InputError, Rng, Tensor4 } from '@diff2s/core';
 import type { Guide, GuideContext, GuideOptions, Logger, RegistryEntry, SizeSupport } from '@diff2s/core';
 import { runPerImage, throwIfAborted, yieldToEventLoop } from './common';
 
@@ -128,8 +128,8 @@ export function makeFinestLevel(image: Tensor4, mask: Tensor4, features: { windo
   const hw = h * w;
   const k = c + (features ? 2 : 0);
   const data = new Float32Array(hw * k);
-  const hole = new Uint8Array(hw);
-  for (let p = 0; p < hw; p++) hole[p] = mask.data[p] >= 0.5 ? 1 : 0;
+  assertBinaryMask(mask, 'patch guide: mask');
+  const hole = Uint8Array.from(mask.data.subarray(0, hw));
   for (let ch = 0; ch < c; ch++) {
     const b = ch * hw;
     for (let p = 0; p < hw; p++) data[p * k + ch] = hole[p] ? 0 : image.data[b + p];
@@ -654,8 +654,7 @@ export class PatchGuide implements Guide {
     const o = this.options;
     const { h, w, c } = image;
     let r = (o.patchSize - 1) >> 1;
-    const hole0 = new Uint8Array(h * w);
-    for (let p = 0; p < h * w; p++) hole0[p] = mask.data[p] >= 0.5 ? 1 : 0;
+    const hole0 = Uint8Array.from(mask.data);
     // small images / holes leaving no fully-known patch: shrink the patch until some source exists
     const hasSource = (hole: Uint8Array, hh: number, ww: number, rr: number): boolean => {
       if (ww < 2 * rr + 1 || hh < 2 * rr + 1) return false;
@@ -717,12 +716,13 @@ export class PatchGuide implements Guide {
       done += weights[l];
       prev = m;
     }
-    const out = image.clone();
+    // the finest level, de-interleaved; runPerImage pastes the known pixels back from the input
+    const out = image.zerosLike();
     const hw = h * w;
     const k = finest.k;
     for (let ch = 0; ch < c; ch++) {
       const b = ch * hw;
-      for (let p = 0; p < hw; p++) if (hole0[p]) out.data[b + p] = finest.data[p * k + ch];
+      for (let p = 0; p < hw; p++) out.data[b + p] = finest.data[p * k + ch];
     }
     return out;
   }

@@ -77,7 +77,7 @@ export function resizePlanes(src: Float32Array, c: number, h: number, w: number,
 }
 
 /**
- * Resize a binary h×w hole map (value ≥ 0.5 = hole) to nh×nw conservatively: an output pixel is a hole if any input
+ * Resize a binary h×w hole map (non-zero = hole) to nh×nw conservatively: an output pixel is a hole if any input
  * pixel its footprint touches is, so the resized hole covers the original one.
  */
 export function resizeHoleConservative(src: ArrayLike<number>, h: number, w: number, nh: number, nw: number): Uint8Array {
@@ -92,7 +92,7 @@ export function resizeHoleConservative(src: ArrayLike<number>, h: number, w: num
     for (let x = 0; x < nw; x++) {
       const [a, b] = rangeOf(x, w, nw);
       let v = 0;
-      for (let j = a; j <= b && !v; j++) if (src[y * w + j] >= 0.5) v = 1;
+      for (let j = a; j <= b && !v; j++) if (src[y * w + j] !== 0) v = 1;
       tmp[y * nw + x] = v;
     }
   }

@@ -50,12 +50,12 @@ export class RefinerDenoiser<S = unknown> implements Denoiser {
     this.holeOnly = options.noiseRegion === 'hole' || (options.noiseRegion === 'auto' && net.conditional);
     const hw = guide.h * guide.w;
     if (this.holeOnly) {
-      // hole pixels (mask ≥ 0.5) per image; ε′ is drawn for these only (the known pixels of x̄_t are x_0's)
+      // hole pixels (mask 1) per image; ε′ is drawn for these only (the known pixels of x̄_t are x_0's)
       const m = mask.data;
       this.holes = [];
       for (let i = 0; i < guide.n; i++) {
         const idx: number[] = [];
-        for (let p = 0; p < hw; p++) if (m[i * hw + p] >= 0.5) idx.push(p);
+        for (let p = 0; p < hw; p++) if (m[i * hw + p] !== 0) idx.push(p);
         this.holes.push(Int32Array.from(idx));
       }
       this.noise = new Float32Array(guide.c * this.holes.reduce((a, h) => a + h.length, 0));

@@ -1,5 +1,5 @@
 import {
-  assertMaskFits, Guide, InputError, Rng, StepInfo, Tensor4, blendByMask,
+  assertBinaryMask, assertMaskFits, Guide, InputError, Rng, StepInfo, Tensor4, blendByMask,
 } from '@diff2s/core';
 import { refine, RefineSetup } from './refine';
 
@@ -9,7 +9,7 @@ export type RefinerSpec = Omit<RefineSetup, 'rng' | 'onStep' | 'signal'>;
 export interface InpaintRequest {
   /** [N,C,H,W] in [-1,1]. */
   image: Tensor4;
-  /** [N,1,H,W], 1 = hole. */
+  /** [N,1,H,W], binary: 1 = hole, 0 = known (see core's `binaryMask` for soft masks). */
   mask: Tensor4;
   /** Stage 1. */
   guide: Guide;
@@ -48,6 +48,7 @@ export interface InpaintResult {
  */
 export async function inpaint(req: InpaintRequest): Promise<InpaintResult> {
   assertMaskFits(req.image, req.mask, 'mask');
+  assertBinaryMask(req.mask, 'mask');
   const samples = req.samples ?? 1;
   if (!Number.isInteger(samples) || samples < 1) throw new InputError(`samples must be a positive integer, got ${samples}`);
   const image = samples > 1 ? req.image.repeatEach(samples) : req.image;

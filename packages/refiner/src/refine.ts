@@ -1,5 +1,5 @@
 import {
-  assertMaskFits, assertSameShape, blendByMask, ConfigError, NoiseSchedule, Rng, Sampler, StepInfo, Tensor4, parseConfig,
+  assertBinaryMask, assertMaskFits, assertSameShape, blendByMask, ConfigError, NoiseSchedule, Rng, Sampler, StepInfo, Tensor4, parseConfig,
 } from '@diff2s/core';
 import { REFINER_SAMPLERS, RefinerOptions, RefinerOptionsInput } from './config';
 import { RefinerDenoiser } from './network';
@@ -40,11 +40,12 @@ export function checkRefinerSampler(name: string, path = 'refiner.sampler.type')
  *
  * @param guideImage x̄_0 [N,C,H,W] in [-1,1]
  * @param image the input image x_0 (known pixels) [N,C,H,W]
- * @param mask [N,1,H,W], 1 = hole
+ * @param mask [N,1,H,W], binary: 1 = hole, 0 = known
  */
 export async function refine(guideImage: Tensor4, image: Tensor4, mask: Tensor4, setup: RefineSetup): Promise<Tensor4> {
   assertSameShape(guideImage, image, 'refine: guide image vs image');
   assertMaskFits(image, mask, 'refine mask');
+  assertBinaryMask(mask, 'refine mask');
   const opts = parseConfig(RefinerOptions, setup.options ?? {}, 'refiner');
   checkRefinerSampler(setup.sampler.name);
   const T = setup.schedule.T;

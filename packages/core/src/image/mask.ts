@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import type { Metadata, OutputInfo } from 'sharp';
 import { promises as fs } from 'fs';
 import { InputError } from '../errors';
-import { Tensor4 } from '../tensor';
+import { assertBinaryMask, Tensor4 } from '../tensor';
 import { DEFAULT_PIXEL_LIMIT } from './io';
 
 /**
@@ -89,16 +89,20 @@ export function validateMask(mask: Tensor4, width: number, height: number, name 
   if (mask.w !== width || mask.h !== height) {
     throw new InputError(`${name} is ${mask.w}x${mask.h} but the image is ${width}x${height}`);
   }
-  for (let i = 0; i < mask.size; i++) {
-    const v = mask.data[i];
-    if (v !== 0 && v !== 1) throw new InputError(`${name} must be binary (0 = known, 1 = hole); found ${v}`);
-  }
+  assertBinaryMask(mask, name);
 }
 
 /** 1 − mask (hole ↔ known). */
 export function invertMask(mask: Tensor4): Tensor4 {
   const out = mask.zerosLike();
-  for (let i = 0; i < mask.size; i++) out.data[i] = mask.data[i] >= 0.5 ? 0 : 1;
+  for (let i = 0; i < mask.size; i++) out.data[i] = mask.data[i] !== 0 ? 0 : 1;
+  return out;
+}
+
+/** A mask as an image in [-1, 1] (same shape): hole white (1), known black (−1), as mask files are drawn. */
+export function maskToImage(mask: Tensor4): Tensor4 {
+  const out = mask.zerosLike();
+  for (let i = 0; i < mask.size; i++) out.data[i] = mask.data[i] !== 0 ? 1 : -1;
   return out;
 }
 
@@ -108,7 +112,7 @@ export function holeFraction(mask: Tensor4): number[] {
   const out: number[] = [];
   for (let i = 0; i < mask.n; i++) {
     let s = 0;
-    for (let p = 0; p < hw; p++) if (mask.data[i * hw + p] >= 0.5) s++;
+    for (let p = 0; p < hw; p++) if (mask.data[i * hw + p] !== 0) s++;
     out.push(s / hw);
   }
   return out;
@@ -121,7 +125,7 @@ export function maskBoundingBox(mask: Tensor4, index = 0): { x0: number; y0: num
   let x0 = w, y0 = h, x1 = -1, y1 = -1;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
-      if (mask.data[base + y * w + x] >= 0.5) {
+      if (mask.data[base + y * w + x] !== 0) {
         if (x < x0) x0 = x;
         if (x > x1) x1 = x;
         if (y < y0) y0 = y;
@@ -163,12 +167,12 @@ function morph(mask: Tensor4, radius: number, grow: boolean): Tensor4 {
       // scan with a running "distance to nearest spreading value" from left and right
       const row = y * w;
       for (let x = 0; x < w; x++) {
-        if ((src[row + x] >= 0.5 ? 1 : 0) === target) last = x;
+        if (src[row + x] === target) last = x;
         near[x] = x - last;
       }
       last = Infinity;
       for (let x = w - 1; x >= 0; x--) {
-        if ((src[row + x] >= 0.5 ? 1 : 0) === target) last = x;
+        if (src[row + x] === target) last = x;
         near[x] = Math.min(near[x], last - x);
         tmp[row + x] = near[x] <= radius ? 1 : 0;
       }
@@ -202,7 +206,7 @@ export function applyMask(image: Tensor4, mask: Tensor4, fill = 0): Tensor4 {
   for (let i = 0; i < image.n; i++) {
     for (let c = 0; c < image.c; c++) {
       const b = (i * image.c + c) * hw;
-      for (let p = 0; p < hw; p++) if (mask.data[i * hw + p] >= 0.5) out.data[b + p] = fill;
+      for (let p = 0; p < hw; p++) if (mask.data[i * hw + p] !== 0) out.data[b + p] = fill;
     }
   }
   return out;

@@ -5,11 +5,17 @@
 import { InputError } from '../errors';
 import { Rng } from '../rng';
 import { quantize8 } from '../image/io';
-import { assertMaskFits, assertSameShape, Tensor4 } from '../tensor';
+import { assertBinaryMask, assertMaskFits, assertSameShape, Tensor4 } from '../tensor';
 
 function checkPair(a: Tensor4, b: Tensor4, mask?: Tensor4): void {
   assertSameShape(a, b, 'metric');
-  if (mask) assertMaskFits(a, mask, 'metric mask');
+  if (mask) checkMask(a, mask, 'metric mask');
+}
+
+/** A mask (or region) fits `t` and is binary: metrics read `m !== 0` as hole (see core's mask invariant). */
+function checkMask(t: Tensor4, mask: Tensor4, what: string): void {
+  assertMaskFits(t, mask, what);
+  assertBinaryMask(mask, what);
 }
 
 /** Mean absolute error on [0,1] values, over the whole image or (with `mask`) the hole. */
@@ -38,7 +44,7 @@ function perImage(t: Tensor4, mask: Tensor4 | undefined, f: (i: number, p: numbe
   for (let i = 0; i < t.n; i++) {
     let s = 0, count = 0;
     for (let p = 0; p < hw; p++) {
-      if (mask && mask.data[i * hw + p] < 0.5) continue;
+      if (mask && mask.data[i * hw + p] === 0) continue;
       for (let c = 0; c < t.c; c++) s += f(i, p, c);
       count += t.c;
     }
@@ -111,7 +117,7 @@ export function ssim(a: Tensor4, b: Tensor4, mask?: Tensor4): number[] {
       for (let p = 0; p < hw; p++) prod[p] = x[p] * y[p];
       blur(prod, w, h, k, tmp, sxy);
       for (let p = 0; p < hw; p++) {
-        if (mask && mask.data[i * hw + p] < 0.5) continue;
+        if (mask && mask.data[i * hw + p] === 0) continue;
         const vx = sxx[p] - mx[p] * mx[p], vy = syy[p] - my[p] * my[p], cxy = sxy[p] - mx[p] * my[p];
         total += ((2 * mx[p] * my[p] + C1) * (2 * cxy + C2)) / ((mx[p] * mx[p] + my[p] * my[p] + C1) * (vx + vy + C2));
         count++;
@@ -165,7 +171,7 @@ export function swd(a: Tensor4, b: Tensor4, mask?: Tensor4, options: SwdOptions 
  */
 export function swdRegions(a: Tensor4, regionA: Tensor4, b: Tensor4, regionB: Tensor4, options: SwdOptions = {}): number[] {
   checkPair(a, b, regionA);
-  assertMaskFits(b, regionB, 'swd region');
+  checkMask(b, regionB, 'swd region');
   const P = options.patch ?? 7;
   const nProj = options.projections ?? 128;
   const maxPatches = options.maxPatches ?? 4096;
@@ -219,7 +225,7 @@ function patchCentres(t: Tensor4, i: number, P: number, mask?: Tensor4): number[
   const out: number[] = [];
   for (let y = r; y < h - r; y++) {
     for (let x = r; x < w - r; x++) {
-      if (mask && mask.data[i * h * w + y * w + x] < 0.5) continue;
+      if (mask && mask.data[i * h * w + y * w + x] === 0) continue;
       out.push(y * w + x);
     }
   }
@@ -248,13 +254,13 @@ function extractPatches(t: Tensor4, i: number, centres: number[], P: number): Fl
  * value with the reference image's own value on the same mask (see {@link boundaryConsistency}).
  */
 export function boundaryJump(t: Tensor4, mask: Tensor4): number[] {
-  assertMaskFits(t, mask, 'boundary mask');
+  checkMask(t, mask, 'boundary mask');
   const { h, w } = t;
   const hw = h * w;
   const out: number[] = [];
   for (let i = 0; i < t.n; i++) {
     let s = 0, count = 0;
-    const m = (p: number) => mask.data[i * hw + p] >= 0.5;
+    const m = (p: number) => mask.data[i * hw + p] !== 0;
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
         const p = y * w + x;
@@ -291,7 +297,7 @@ export function holeChromaError(result: Tensor4, reference: Tensor4, mask: Tenso
       let cb = 0, cr = 0, n = 0;
       const b = t.index(i, 0, 0, 0);
       for (let p = 0; p < hw; p++) {
-        if (mask.data[i * hw + p] < 0.5) continue;
+        if (mask.data[i * hw + p] === 0) continue;
         const r = (t.data[b + p] + 1) / 2, g = (t.data[b + hw + p] + 1) / 2, bl = (t.data[b + 2 * hw + p] + 1) / 2;
         cb += -0.168736 * r - 0.331264 * g + 0.5 * bl;
         cr += 0.5 * r - 0.418688 * g - 0.081312 * bl;
@@ -323,7 +329,7 @@ export function knownPixelViolations(result: Tensor4, input: Tensor4, mask: Tens
     for (let c = 0; c < result.c; c++) {
       const base = result.index(i, c, 0, 0);
       for (let p = 0; p < hw; p++) {
-        if (mask.data[i * hw + p] >= 0.5) continue;
+        if (mask.data[i * hw + p] !== 0) continue;
         if (quantize8(result.data[base + p]) !== quantize8(input.data[base + p])) bad++;
       }
     }

@@ -13,7 +13,7 @@ import { CancelledError, ConfigError } from '../errors';
 import { convertPrediction } from '../prediction';
 import type { SampleRequest, SampleStart } from '../sampler';
 import type { NoiseSchedule } from '../schedules/schedule';
-import { assertMaskFits, assertSameShape, Tensor4 } from '../tensor';
+import { assertBinaryMask, assertMaskFits, assertSameShape, blendByMask, Tensor4 } from '../tensor';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Config pieces shared by the sampler schemas
@@ -238,26 +238,16 @@ export function noiseToLevel(image: Float32Array, alphaBar: number, noise: Float
 }
 
 /**
- * Known-region paste in place, per channel with mask m [N,1,H,W] (1 = hole):
- * where m = 0, x ← image (clean, `noise` null or ᾱ = 1) or x ← √ᾱ·image + √(1−ᾱ)·noise (noised to ᾱ).
- * Hole pixels are left as they are.
+ * Known-region paste in place, per channel with mask m [N,1,H,W] (1 = hole), through core's {@link blendByMask}:
+ * where m = 0, x ← image (clean, `noise` null or ᾱ = 1) or x ← √ᾱ·image + √(1−ᾱ)·noise (noised to ᾱ; the noised
+ * image is written into `noise`, which is scratch). Hole pixels are left as they are.
  */
 export function pasteKnownInPlace(x: Tensor4, image: Tensor4, mask: Tensor4, alphaBar: number, noise: Float32Array | null): void {
-  const { n, c } = x;
-  const hw = x.h * x.w;
-  const xd = x.data, id = image.data, md = mask.data;
-  const noisy = noise !== null && alphaBar < 1;
-  const a = Math.sqrt(alphaBar), s = Math.sqrt(1 - alphaBar);
-  for (let i = 0; i < n; i++) {
-    const mb = i * hw;
-    for (let ch = 0; ch < c; ch++) {
-      const base = (i * c + ch) * hw;
-      for (let p = 0; p < hw; p++) {
-        if (md[mb + p] >= 0.5) continue;
-        const j = base + p;
-        xd[j] = noisy ? a * id[j] + s * noise![j] : id[j];
-      }
-    }
+  if (noise !== null && alphaBar < 1) {
+    const known = new Tensor4(image.shape, noiseToLevel(image.data, alphaBar, noise, noise));
+    blendByMask(x, known, mask, x);
+  } else {
+    blendByMask(x, image, mask, x);
   }
 }
 
@@ -269,7 +259,7 @@ export function clampHole(x: Tensor4, mask: Tensor4): void {
     for (let ch = 0; ch < c; ch++) {
       const base = (i * c + ch) * hw;
       for (let p = 0; p < hw; p++) {
-        if (mask.data[i * hw + p] < 0.5) continue;
+        if (mask.data[i * hw + p] === 0) continue;
         const v = x.data[base + p];
         x.data[base + p] = v < -1 ? -1 : v > 1 ? 1 : v;
       }
@@ -346,6 +336,7 @@ export function initState(
 ): SamplerState {
   const { image, mask, rng, schedule, denoiser } = request;
   assertMaskFits(image, mask);
+  assertBinaryMask(mask, 'sampler mask');
   const mode = resolveMode(options.mode, denoiser);
   const x = image.zerosLike();
   const x0 = image.zerosLike();
