@@ -133,6 +133,9 @@ export async function createPipeline(config: unknown, options: CreatePipelineOpt
   const { type: guideType, ...guideRest } = cfg.guide;
   const guide = attempt(() => container.guides.create(guideType, guideRest, ctx, 'guide'));
   const fit: FitConfig | undefined = refinerCfg && !cfg.model?.path ? cfg.model?.fit ?? FitConfig.parse({}) : undefined;
+  // `guide: { type: diffusion, model: fit }`: the diffusion guide samples with a model fitted to each image (all noise
+  // levels); a fitting refiner then reuses that model
+  const guideFit: FitConfig | undefined = guideType === 'diffusion' && guideRest.model === 'fit' ? cfg.model?.fit ?? FitConfig.parse({}) : undefined;
   if (errors.length) {
     if (ownResolver) await models.dispose();
     throw new ConfigErrors(errors);
@@ -160,10 +163,12 @@ export async function createPipeline(config: unknown, options: CreatePipelineOpt
     const modelLabel = fixed ? `model ${cfg.model!.path} on ${fixed.engine}` : fit ? `model fitted to each image (${fit.seconds === 'auto' ? 'auto' : `${fit.seconds} s`} budget, from ${fit.init})` : '';
     const summary = `guide ${guideType}` + (refinerCfg ? ` → refiner (${refinerCfg.sampler.type}, T_k ${tk}, ${modelLabel}${refinerCfg.guard ? ', guard on' : ''})` : '');
     const channels: 1 | 3 | 'keep' = fixed ? (fixed.model.config.imageChannels as 1 | 3) : fit ? 3 : 'keep';
+    const guideSchedule = guideFit ? await fitSchedule(container, guideFit, baseDir) : undefined;
     const run = (req: PipelineRunRequest) => runPipeline({
       cfg, req, guide: guide!, sampler, refinerOptions, tk, fixed, fit, models, baseDir, logger, channels,
+      ...(guideFit ? { guideFit: { fit: guideFit, T: guideSchedule!.T, options: guideRest, ctx } } : {}),
     });
-    return { config: cfg, guide: guide!, summary, refinerSteps, fits: !!fit, channels, model: fixed, run, dispose };
+    return { config: cfg, guide: guide!, summary, refinerSteps, fits: !!fit || !!guideFit, channels, model: fixed, run, dispose };
   } catch (err) {
     await dispose();
     throw err;
@@ -183,6 +188,8 @@ interface RunContext {
   baseDir: string;
   logger: Logger;
   channels: 1 | 3 | 'keep';
+  /** A diffusion guide on a model fitted to each image (all T levels). */
+  guideFit?: { fit: FitConfig; T: number; options: Record<string, unknown>; ctx: GuideContext };
 }
 
 /** The model's channels for an image: a grey image runs on a colour model (repeated in, luma out); not the reverse. */
@@ -204,22 +211,48 @@ async function runPipeline(x: RunContext): Promise<PipelineRunResult> {
   const refinerOn = !!x.sampler && (!!x.fixed || !!x.fit);
   const inC = req.image.c;
   const where = x.fixed ? `model ${x.fixed.path}` : 'the fitted model';
-  const image = refinerOn ? adaptChannels(req.image, x.channels, where, x.fixed ? modelContent(x.fixed.model.card) : undefined) : req.image;
+  const image = refinerOn ? adaptChannels(req.image, x.channels, where, x.fixed ? modelContent(x.fixed.model.card) : undefined)
+    : x.guideFit ? adaptChannels(req.image, 3, 'the fitted model') : req.image;
+  let guide = x.guide;
+  let fitResult: FitResult | undefined;
+  let fitMs = 0;
+  if (x.guideFit) {
+    if (image.n !== 1) throw new InputError('fitting a model takes one image per run (a batch of images: run them one at a time)');
+    const tf = performance.now();
+    fitResult = await fitModel({
+      image, mask: req.mask, fit: { ...x.guideFit.fit, tMax: x.guideFit.T }, tk: x.guideFit.T, seed,
+      baseDir: x.baseDir, logger: x.logger, signal: req.signal,
+      onProgress: (p) => req.onProgress?.({ stage: 'fit', fit: p }),
+    });
+    fitMs = performance.now() - tf;
+    guide = x.guideFit.ctx.container.guides.create('diffusion', { ...x.guideFit.options, model: fitResult.dir }, x.guideFit.ctx, 'guide');
+  }
   // stage 1 (the same derived streams as refiner's inpaint(): 'guide', then 'refiner')
-  const s1 = await inpaint({
-    image, mask: req.mask, guide: x.guide, seed, samples, signal: req.signal,
-    onProgress: (e) => req.onProgress?.(e),
-  });
+  let s1;
+  try {
+    s1 = await inpaint({
+      image, mask: req.mask, guide, seed, samples, signal: req.signal,
+      onProgress: (e) => req.onProgress?.(e),
+    });
+  } finally {
+    if (guide !== x.guide) await guide.dispose?.();
+  }
   const back = (t: Tensor4) => (t.c === inC ? t : toChannels(t, inC));
   await req.onStage1?.(back(s1.stage1));
-  const timings = { guideMs: s1.timings.guideMs, fitMs: 0, refinerMs: 0, stepMs: [] as number[] };
+  const timings = { guideMs: s1.timings.guideMs, fitMs, refinerMs: 0, stepMs: [] as number[] };
   if (!refinerOn) {
     const stage1 = back(s1.stage1);
     check(stage1, back(s1.image), s1.mask);
-    return { stage1, final: stage1, image: back(s1.image), mask: s1.mask, timings };
+    return {
+      stage1, final: stage1, image: back(s1.image), mask: s1.mask, timings,
+      ...(fitResult ? { model: { path: fitResult.dir, engine: fitResult.settings.engine, fit: fitResult } } : {}),
+    };
   }
   let resolved = x.fixed;
-  let fitResult: FitResult | undefined;
+  if (!resolved && fitResult) {
+    // the guide's fitted model (all noise levels) serves the refiner too
+    resolved = await x.models.resolve({ path: fitResult.dir, engine: cfg.model?.engine ?? 'auto' }, 'model', { transient: true });
+  }
   if (!resolved) {
     const tf = performance.now();
     if (s1.image.n / samples !== 1) throw new InputError('fitting a model takes one image per run (a batch of images: run them one at a time)');
@@ -229,7 +262,7 @@ async function runPipeline(x: RunContext): Promise<PipelineRunResult> {
       onProgress: (p) => req.onProgress?.({ stage: 'fit', fit: p }),
     });
     resolved = await x.models.resolve({ path: fitResult.dir, engine: cfg.model?.engine ?? 'auto' }, 'model', { transient: true });
-    timings.fitMs = performance.now() - tf;
+    timings.fitMs += performance.now() - tf;
   }
   const tr = performance.now();
   let last = tr;

@@ -151,4 +151,20 @@ describe('createPipeline', () => {
     expect(Buffer.from(b.final.data.buffer).equals(Buffer.from(a.final.data.buffer))).toBe(true);
     await p.dispose();
   }, 120000);
+
+  it('a diffusion guide on a model fitted to the image (all noise levels), reused by the refiner', async () => {
+    const cfg = {
+      seed: 2,
+      guide: { type: 'diffusion', model: 'fit', sampler: { type: 'ddim', steps: 3 } },
+      model: { fit: { init: 'none', steps: 2, seconds: 600, crop: 16, batch: 2 } },
+      refiner: { tk: 3, guard: false },
+    };
+    const stages: string[] = [];
+    const p = await createPipeline(cfg, { container });
+    const r = await p.run({ image, mask, onProgress: (e) => { if (stages[stages.length - 1] !== e.stage) stages.push(e.stage); } });
+    await p.dispose();
+    expect(stages).toEqual(['fit', 'guide', 'refiner']);
+    expect(r.model?.fit?.settings.tMax).toBe(1000); // the guide samples from pure noise: every level is trained
+    expect(knownPixelViolations(r.final, image, mask)).toBe(0);
+  }, 120000);
 });
