@@ -146,22 +146,12 @@ export interface SwdOptions {
  */
 export function swd(a: Tensor4, b: Tensor4, mask?: Tensor4, options: SwdOptions = {}): number[] {
   checkPair(a, b, mask);
-  const P = options.patch ?? 7;
-  const nProj = options.projections ?? 128;
-  const maxPatches = options.maxPatches ?? 4096;
-  const out: number[] = [];
-  for (let i = 0; i < a.n; i++) {
-    const rng = options.rng ? options.rng.split() : new Rng(0);
+  return patchSwd(a, b, options, (i, P, rng, max) => {
     const centres = patchCentres(a, i, P, mask);
-    if (centres.length === 0) {
-      out.push(NaN);
-      continue;
-    }
     rng.shuffle(centres);
-    const used = centres.slice(0, maxPatches);
-    out.push(slicedW1(extractPatches(a, i, used, P), extractPatches(b, i, used, P), used.length, a.c * P * P, nProj, rng));
-  }
-  return out;
+    const used = centres.slice(0, max);
+    return [used, used];
+  });
 }
 
 /**
@@ -172,21 +162,28 @@ export function swd(a: Tensor4, b: Tensor4, mask?: Tensor4, options: SwdOptions 
 export function swdRegions(a: Tensor4, regionA: Tensor4, b: Tensor4, regionB: Tensor4, options: SwdOptions = {}): number[] {
   checkPair(a, b, regionA);
   checkMask(b, regionB, 'swd region');
+  return patchSwd(a, b, options, (i, P, rng, max) => {
+    const ca = patchCentres(a, i, P, regionA), cb = patchCentres(b, i, P, regionB);
+    const n = Math.min(ca.length, cb.length, max);
+    rng.shuffle(ca);
+    rng.shuffle(cb);
+    return [ca.slice(0, n), cb.slice(0, n)];
+  });
+}
+
+/** Per image: the sliced W1 of the patches of `a` and `b` at the centres `pick` chooses (NaN when it picks none). */
+function patchSwd(
+  a: Tensor4, b: Tensor4, options: SwdOptions,
+  pick: (i: number, P: number, rng: Rng, maxPatches: number) => [number[], number[]],
+): number[] {
   const P = options.patch ?? 7;
   const nProj = options.projections ?? 128;
   const maxPatches = options.maxPatches ?? 4096;
   const out: number[] = [];
   for (let i = 0; i < a.n; i++) {
     const rng = options.rng ? options.rng.split() : new Rng(0);
-    const ca = patchCentres(a, i, P, regionA), cb = patchCentres(b, i, P, regionB);
-    const n = Math.min(ca.length, cb.length, maxPatches);
-    if (n === 0) {
-      out.push(NaN);
-      continue;
-    }
-    rng.shuffle(ca);
-    rng.shuffle(cb);
-    out.push(slicedW1(extractPatches(a, i, ca.slice(0, n), P), extractPatches(b, i, cb.slice(0, n), P), n, a.c * P * P, nProj, rng));
+    const [ca, cb] = pick(i, P, rng, maxPatches);
+    out.push(ca.length === 0 ? NaN : slicedW1(extractPatches(a, i, ca, P), extractPatches(b, i, cb, P), ca.length, a.c * P * P, nProj, rng));
   }
   return out;
 }
