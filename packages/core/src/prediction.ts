@@ -43,10 +43,12 @@ export function vFromX0Eps(x0: Float32Array, eps: Float32Array, alphaBar: number
 
 /**
  * Convert a network's raw prediction (of type `from`) into `to`, given x_t and ᾱ. The one conversion function of
- * diff2s: samplers, the refiner and the trainers all call it. `out` may alias `pred`.
+ * diff2s: the samplers (for every denoiser, the refiner's included) and the analytic test denoisers call it; training
+ * targets use {@link vFromX0Eps}. `out` may alias `pred`; `pred` may be double precision (rounded to float32 once,
+ * in `out`).
  */
 export function convertPrediction(
-  pred: Float32Array,
+  pred: Float32Array | Float64Array,
   from: PredictionType,
   to: PredictionType,
   xt: Float32Array,

@@ -7,7 +7,7 @@
  * - `constant`: every hole pixel gets one value (−1 black, 0 mid grey, 1 white): the masked input left unfilled.
  */
 import { z } from 'zod';
-import { applyMask, Tensor4 } from '@diff2s/core';
+import { applyMask, knownMean, Tensor4 } from '@diff2s/core';
 import type { Guide, GuideContext, GuideOptions, RegistryEntry, SizeSupport } from '@diff2s/core';
 import { runPerImage } from './common';
 
@@ -15,16 +15,7 @@ const ANY_SIZE_NEEDS_KNOWN: SizeSupport = { min: 1, max: Infinity, multiple: 1, 
 
 /** Fill the hole of one [1,C,H,W] image in place with the known pixels' per-channel mean. */
 export function meanFill(image: Tensor4, mask: Tensor4): Tensor4 {
-  const hw = image.h * image.w;
-  const m = mask.data, d = image.data;
-  for (let c = 0; c < image.c; c++) {
-    const b = c * hw;
-    let s = 0, k = 0;
-    for (let p = 0; p < hw; p++) if (m[p] === 0) { s += d[b + p]; k++; }
-    const mean = k ? s / k : 0;
-    for (let p = 0; p < hw; p++) if (m[p] !== 0) d[b + p] = mean;
-  }
-  return image;
+  return applyMask(image, mask, knownMean(image, mask), image);
 }
 
 /**

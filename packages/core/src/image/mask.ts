@@ -197,17 +197,33 @@ function morph(mask: Tensor4, radius: number, grow: boolean): Tensor4 {
 }
 
 /**
- * Build the hole mask from an image's alpha (see readImage's `alpha: 'mask'`), or apply a mask to an image:
- * returns a copy of `image` with hole pixels set to `fill` (default 0, mid-grey in [-1,1]).
+ * Apply a mask to an image: returns a copy of `image` (or writes into `out`, which may be `image`) with hole pixels set
+ * to `fill` — one value (default 0, mid-grey in [-1,1]) or one per channel.
  */
-export function applyMask(image: Tensor4, mask: Tensor4, fill = 0): Tensor4 {
-  const out = image.clone();
+export function applyMask(image: Tensor4, mask: Tensor4, fill: number | ArrayLike<number> = 0, into?: Tensor4): Tensor4 {
+  const out = into ?? image.clone();
+  if (into && into !== image) into.copyFrom(image);
   const hw = image.h * image.w;
   for (let i = 0; i < image.n; i++) {
     for (let c = 0; c < image.c; c++) {
       const b = (i * image.c + c) * hw;
-      for (let p = 0; p < hw; p++) if (mask.data[i * hw + p] !== 0) out.data[b + p] = fill;
+      const v = typeof fill === 'number' ? fill : fill[c];
+      for (let p = 0; p < hw; p++) if (mask.data[i * hw + p] !== 0) out.data[b + p] = v;
     }
+  }
+  return out;
+}
+
+/** Per-channel mean of the known pixels (mask 0) of image `index`; 0 for an image without known pixels. */
+export function knownMean(image: Tensor4, mask: Tensor4, index = 0): number[] {
+  const hw = image.h * image.w;
+  const m = mask.data.subarray(index * hw, (index + 1) * hw);
+  const out: number[] = [];
+  for (let c = 0; c < image.c; c++) {
+    const b = (index * image.c + c) * hw;
+    let s = 0, k = 0;
+    for (let p = 0; p < hw; p++) if (m[p] === 0) { s += image.data[b + p]; k++; }
+    out.push(k ? s / k : 0);
   }
   return out;
 }

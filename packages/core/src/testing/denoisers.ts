@@ -5,12 +5,15 @@
  */
 import type { Conditioning, Denoiser, DenoiserStep } from '../denoiser';
 import { InputError } from '../errors';
+import { convertPrediction } from '../prediction';
 import type { PredictionType } from '../schedules/schedule';
 import { Tensor4 } from '../tensor';
 
-/** Base: turns a per-value x₀ estimate into the requested prediction type, into a reused buffer. */
+/** Base: turns a per-value x₀ estimate into the requested prediction type (core's conversion), into a reused buffer. */
 abstract class AnalyticDenoiser implements Denoiser {
   private out: Tensor4 | null = null;
+  /** The x₀ estimates in double precision (converted before rounding to float32, as one expression would). */
+  private x0Values: Float64Array | null = null;
   /** Number of `predict` calls so far. */
   calls = 0;
 
@@ -27,15 +30,12 @@ abstract class AnalyticDenoiser implements Denoiser {
     this.calls++;
     if (!this.out || this.out.n !== xt.n || this.out.c !== xt.c || this.out.h !== xt.h || this.out.w !== xt.w) {
       this.out = xt.zerosLike();
+      this.x0Values = new Float64Array(xt.size);
     }
     const a = Math.sqrt(step.alphaBar), s = Math.sqrt(1 - step.alphaBar);
-    const o = this.out.data, x = xt.data;
-    for (let i = 0; i < x.length; i++) {
-      const x0 = this.x0At(i, xt, a, s);
-      // ε is undefined at ᾱ = 1 (no noise); return 0 there as core's conversions do
-      const eps = s === 0 ? 0 : (x[i] - a * x0) / s;
-      o[i] = this.predictionType === 'x0' ? x0 : this.predictionType === 'epsilon' ? eps : a * eps - s * x0;
-    }
+    const x0 = this.x0Values!;
+    for (let i = 0; i < x0.length; i++) x0[i] = this.x0At(i, xt, a, s);
+    convertPrediction(x0, 'x0', this.predictionType, xt.data, step.alphaBar, this.out.data);
     return this.out;
   }
 }

@@ -56,7 +56,7 @@ export function writeUNetInput(cfg: UNetConfig, xt: Tensor4, cond: Conditioning 
         if (cfg.conditioning.holeFill === 'zero') {
           const m = cond!.mask.data;
           for (let c = 0; c < C; c++) {
-            for (let p = 0; p < hw; p++) dst[at + c * hw + p] = m[i * hw + p] >= 0.5 ? 0 : src[c * hw + p];
+            for (let p = 0; p < hw; p++) dst[at + c * hw + p] = m[i * hw + p] !== 0 ? 0 : src[c * hw + p];
           }
         } else {
           dst.set(src, at);

@@ -1,7 +1,8 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import {
-  ConfigError, InputError, NoiseSchedule, Rng, Tensor4, generateMask, loadMask, readImage,
+  applyMask, assertBinaryMask, blendByMask, ConfigError, InputError, knownMean, NoiseSchedule, noiseToLevel, Rng, Tensor4,
+  generateMask, loadMask, readImage, vFromX0Eps,
 } from '@diff2s/core';
 import { buildUNetInput, noiseLevelFor } from '../net/input';
 import type { TrainBatch } from '../net/types';
@@ -47,7 +48,7 @@ function halveHole(m: Tensor4): Tensor4 {
   const out = new Tensor4([m.n, 1, h, w]);
   for (let n = 0; n < m.n; n++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
     const i = m.index(n, 0, 2 * y, 2 * x);
-    out.data[out.index(n, 0, y, x)] = Math.max(m.data[i], m.data[i + 1], m.data[i + m.w], m.data[i + m.w + 1]) >= 0.5 ? 1 : 0;
+    out.data[out.index(n, 0, y, x)] = Math.max(m.data[i], m.data[i + 1], m.data[i + m.w], m.data[i + m.w + 1]);
   }
   return out;
 }
@@ -108,27 +109,15 @@ export class TrainingData {
     if (image.w < cfg.crop || image.h < cfg.crop) {
       throw new InputError(`the image is ${image.w}x${image.h}, smaller than the crop size ${cfg.crop}`);
     }
-    const clean = image.clone();
-    const hw = image.h * image.w;
-    let known = 0;
-    const mean = new Array<number>(image.c).fill(0);
-    for (let p = 0; p < hw; p++) {
-      if (hole.data[p] >= 0.5) continue;
-      known++;
-      for (let c = 0; c < image.c; c++) mean[c] += image.data[c * hw + p];
-    }
-    if (known === 0) throw new InputError('the mask covers the whole image: there are no known pixels to train on');
-    for (let c = 0; c < image.c; c++) mean[c] /= known;
-    if (options.fill && (options.fill.c !== image.c || options.fill.h !== image.h || options.fill.w !== image.w)) {
+    assertBinaryMask(hole, 'the hole mask');
+    if (!hole.data.includes(0)) throw new InputError('the mask covers the whole image: there are no known pixels to train on');
+    const { fill } = options;
+    if (fill && (fill.n !== 1 || fill.c !== image.c || fill.h !== image.h || fill.w !== image.w)) {
       throw new InputError('the fill image must have the image\'s shape');
     }
-    const holeBin = hole.zerosLike();
-    for (let p = 0; p < hw; p++) {
-      if (hole.data[p] < 0.5) continue;
-      holeBin.data[p] = 1;
-      for (let c = 0; c < image.c; c++) clean.data[c * hw + p] = options.fill ? options.fill.data[c * hw + p] : mean[c];
-    }
-    const levels = pyramid(clean, holeBin, cfg.scales ?? [1], cfg.crop);
+    // the hole's own pixels are overwritten before anything reads them: by `fill`, else the known pixels' mean colour
+    const clean = fill ? blendByMask(fill, image, hole, image.zerosLike()) : applyMask(image, hole, knownMean(image, hole));
+    const levels = pyramid(clean, hole.clone(), cfg.scales ?? [1], cfg.crop);
     const name = options.name ?? 'image';
     return new TrainingData(
       levels.map((l) => l.image),
@@ -267,8 +256,6 @@ export function makeBatch(
   }
   const tTop = Math.max(1, Math.min(schedule.T, tMax ?? schedule.T));
   const { x0, mask: synthetic, userHole } = data.sample(batch, rng);
-  const { c: C, h: H, w: W } = x0;
-  const hw = H * W;
   // the network's hole: synthetic ∨ user; the loss weight: synthetic ∧ known (or known, for lossOn: all)
   let mask = synthetic;
   let weight: Tensor4 | undefined = lossOn === 'hole' ? synthetic : undefined;
@@ -276,7 +263,7 @@ export function makeBatch(
     mask = synthetic.zerosLike();
     weight = synthetic.zerosLike();
     for (let k = 0; k < mask.size; k++) {
-      const u = userHole.data[k] >= 0.5, s = synthetic.data[k] >= 0.5;
+      const u = userHole.data[k] !== 0, s = synthetic.data[k] !== 0;
       mask.data[k] = u || s ? 1 : 0;
       weight.data[k] = u ? 0 : lossOn === 'hole' ? (s ? 1 : 0) : 1;
     }
@@ -284,32 +271,27 @@ export function makeBatch(
   const cond = isConditional(cfg);
   const eps = rng.fillNormal(new Float32Array(x0.size));
   const epsM = rng.fillNormal(new Float32Array(x0.size));
+  // x_m = m⊙ε_m + (1−m)⊙x₀ (eq. 11)
+  const xm = blendByMask(new Tensor4(x0.shape, epsM), x0, mask, x0.zerosLike());
   const xt = x0.zerosLike();
-  const xm = x0.zerosLike();
   const target = x0.zerosLike();
   const noise = new Float32Array(batch);
+  const S = x0.imageSize;
   for (let b = 0; b < batch; b++) {
     const t = objective === 'regression' ? schedule.T : 1 + rng.int(tTop);
     const ab = schedule.alphaBars[t];
-    const a = Math.sqrt(ab), s = Math.sqrt(1 - ab);
     noise[b] = noiseLevelFor(cfg, { t, alphaBar: ab });
-    for (let c = 0; c < C; c++) {
-      const base = (b * C + c) * hw;
-      for (let p = 0; p < hw; p++) {
-        const k = base + p;
-        const hole = mask.data[b * hw + p] >= 0.5;
-        const x = x0.data[k];
-        xm.data[k] = hole ? epsM[k] : x;
-        const noisy = objective === 'regression' ? xm.data[k] : a * x + s * eps[k];
-        xt.data[k] = cond && !hole ? x : noisy;
-        switch (cfg.predictionType) {
-          case 'x0': target.data[k] = x; break;
-          case 'epsilon': target.data[k] = objective === 'regression' ? x : eps[k]; break;
-          case 'v': target.data[k] = objective === 'regression' ? x : a * eps[k] - s * x; break;
-        }
-      }
-    }
+    const image = (d: Float32Array) => d.subarray(b * S, (b + 1) * S); // image b of a batch buffer
+    // x_t = √ᾱ x₀ + √(1−ᾱ) ε (regression: the masked image x_m)
+    if (objective === 'regression') image(xt.data).set(image(xm.data));
+    else noiseToLevel(image(x0.data), ab, image(eps), image(xt.data));
+    // the target (the regression objective needs an x0 model)
+    if (objective === 'regression' || cfg.predictionType === 'x0') image(target.data).set(image(x0.data));
+    else if (cfg.predictionType === 'epsilon') image(target.data).set(image(eps));
+    else vFromX0Eps(image(x0.data), image(eps), ab, image(target.data));
   }
+  // conditional models see the known pixels clean: x̄ = m⊙x_t + (1−m)⊙x₀
+  if (cond) blendByMask(xt, x0, mask, xt);
   const input = buildUNetInput(cfg, xt, cond ? { xm, mask } : undefined);
   return { input, noise, target, weight };
 }

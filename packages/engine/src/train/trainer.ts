@@ -5,10 +5,9 @@ import {
   CancelledError, ConfigError, Logger, NoiseSchedule, Rng, consoleLogger, createContainer, isGreyContent, parseConfig, writeFileAtomic,
 } from '@diff2s/core';
 import { createTrainEngine } from '../engines';
-import type { WeightMap } from '../net/types';
+import { flattenWeights, weightViews } from '../net/types';
 import { defineUNet, resolveUNetConfig, type UNetConfig } from '../net/unet';
 import { initWeights } from '../net/init';
-import { shapeSize, type NetworkDef } from '../net/def';
 import { readModel, saveModel } from '../io/model-io';
 import { Adam, learningRate } from './adam';
 import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint';
@@ -70,34 +69,6 @@ function hashConfig(cfg: TrainConfig): string {
   return createHash('sha256').update(JSON.stringify({ ...rest, train: trainRest })).digest('hex').slice(0, 16);
 }
 
-/** Flat parameter storage with per-parameter views (one Adam over all weights). */
-function flatWeights(def: NetworkDef, init: WeightMap): { flat: Float32Array; views: WeightMap } {
-  let total = 0;
-  for (const p of def.params) total += shapeSize(p.shape);
-  const flat = new Float32Array(total);
-  const views: WeightMap = new Map();
-  let off = 0;
-  for (const p of def.params) {
-    const n = shapeSize(p.shape);
-    const v = flat.subarray(off, off + n);
-    v.set(init.get(p.name)!);
-    views.set(p.name, v);
-    off += n;
-  }
-  return { flat, views };
-}
-
-function viewsOf(def: NetworkDef, flat: Float32Array): WeightMap {
-  const views: WeightMap = new Map();
-  let off = 0;
-  for (const p of def.params) {
-    const n = shapeSize(p.shape);
-    views.set(p.name, flat.subarray(off, off + n));
-    off += n;
-  }
-  return views;
-}
-
 /**
  * Train a diffusion (or regression) inpainting network on one or a few images (seed 000's frugal recipe, Diff-2sIR
  * Algorithm 1): random crops + flips, free-form masks, loss on the hole, Adam, optional EMA and LR schedule.
@@ -133,7 +104,9 @@ export async function train(input: TrainConfigInput | TrainConfig, options: Trai
   }
   const t = cfg.train;
   const root = new Rng(cfg.seed);
-  const { flat, views } = flatWeights(def, init ? init.weights : initWeights(def, root.derive('init')));
+  // flat parameter storage (one Adam over all weights) and per-parameter views into it
+  const flat = flattenWeights(def, init ? init.weights : initWeights(def, root.derive('init')));
+  const views = weightViews(def, flat);
   const adam = new Adam(flat.length, t.beta1, t.beta2, t.eps);
   let ema: Float32Array | undefined = t.ema > 0 ? new Float32Array(flat) : undefined;
   const configHash = hashConfig(cfg);
@@ -190,7 +163,7 @@ export async function train(input: TrainConfigInput | TrainConfig, options: Trai
   const writeAll = async () => {
     const state: CheckpointState = { format: 'diff2s.checkpoint', version: 1, step, configHash, adamT: adam.t, losses, seconds, hasEma: !!ema };
     await saveCheckpoint(ckptDir, state, { params: flat, m: adam.m, v: adam.v, ema });
-    await saveModel(out, { config: ucfg, weights: ema ? viewsOf(def, ema) : views }, card());
+    await saveModel(out, { config: ucfg, weights: ema ? weightViews(def, ema) : views }, card());
     await writeFileAtomic(path.join(out, 'loss.csv'), 'step,loss\n' + losses.map(([s, l]) => `${s},${l}`).join('\n') + '\n');
     options.onCheckpoint?.(step);
   };
