@@ -8,7 +8,7 @@ import { createHash } from 'crypto';
 import { existsSync, promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ConfigError, Diff2sContainer, InputError, Logger, NoiseSchedule, Tensor4 } from '@diff2s/core';
+import { applyMask, ConfigError, Diff2sContainer, InputError, Logger, NoiseSchedule, Tensor4 } from '@diff2s/core';
 import {
   DEFAULT_TRAIN_SCHEDULE, TrainingData, engineVersion, ortAvailability, readModelCard, train, type TrainConfigInput,
 } from '@diff2s/engine';
@@ -126,9 +126,7 @@ export async function resolveFit(fit: FitConfig, image: Tensor4, tk: number, bas
  */
 async function fitKey(req: FitRequest, s: ResolvedFit): Promise<string> {
   const h = createHash('sha256');
-  const known = req.image.clone();
-  const hw = known.h * known.w;
-  for (let c = 0; c < known.c; c++) for (let p = 0; p < hw; p++) if (req.mask.data[p] >= 0.5) known.data[c * hw + p] = 0;
+  const known = applyMask(req.image, req.mask, 0);
   h.update(JSON.stringify([known.shape, req.seed, { ...s, init: undefined }, engineVersion()]));
   h.update(new Uint8Array(known.data.buffer, known.data.byteOffset, known.data.byteLength));
   h.update(new Uint8Array(req.mask.data.buffer, req.mask.data.byteOffset, req.mask.data.byteLength));

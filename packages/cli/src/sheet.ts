@@ -1,4 +1,4 @@
-import { Tensor4, toChannels } from '@diff2s/core';
+import { maskToImage, Tensor4, toChannels } from '@diff2s/core';
 
 /**
  * A side-by-side sheet of equally sized panels (e.g. input | mask | stage 1 | stage 2), with a `gap`-pixel white
@@ -12,10 +12,7 @@ export function sideBySide(panels: { tensor: Tensor4; isMask?: boolean }[], inde
   const out = Tensor4.full([1, C, h, W], 1);
   panels.forEach((p, k) => {
     let t = p.tensor.slice(Math.min(index, p.tensor.n - 1));
-    if (p.isMask) {
-      t = t.clone();
-      for (let i = 0; i < t.size; i++) t.data[i] = t.data[i] >= 0.5 ? 1 : -1;
-    }
+    if (p.isMask) t = maskToImage(t);
     t = toChannels(t, C);
     for (let c = 0; c < C; c++) for (let y = 0; y < h; y++) {
       out.data.set(t.data.subarray((c * h + y) * w, (c * h + y + 1) * w), (c * h + y) * W + k * (w + gap));

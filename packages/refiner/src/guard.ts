@@ -1,4 +1,4 @@
-import { Tensor4, boundaryJump, dilateMask, swdRegions } from '@diff2s/core';
+import { Tensor4, boundaryJump, dilateMask, invertMask, swdRegions } from '@diff2s/core';
 
 /** What the guard measured for one image (all values on [0,1] intensities). */
 export interface GuardVerdict {
@@ -31,9 +31,9 @@ function naturalStep(t: Tensor4, avoid: Tensor4, i: number): number {
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const p = y * w + x;
-      if (avoid.data[i * hw + p] >= 0.5) continue;
+      if (avoid.data[i * hw + p] !== 0) continue;
       for (const q of [x + 1 < w ? p + 1 : -1, y + 1 < h ? p + w : -1]) {
-        if (q < 0 || avoid.data[i * hw + q] >= 0.5) continue;
+        if (q < 0 || avoid.data[i * hw + q] !== 0) continue;
         for (let c = 0; c < t.c; c++) s += Math.abs(t.data[t.index(i, c, 0, 0) + p] - t.data[t.index(i, c, 0, 0) + q]) / 2;
         count += t.c;
       }
@@ -56,8 +56,7 @@ export function judgeRefinement(stage1: Tensor4, stage2: Tensor4, mask: Tensor4,
   const r = Math.floor(patch / 2);
   // known patch centres: at least a patch radius away from the hole, so no known patch contains filled pixels
   const near = dilateMask(mask, r + 1);
-  const far = near.clone();
-  for (let k = 0; k < far.size; k++) far.data[k] = near.data[k] >= 0.5 ? 0 : 1;
+  const far = invertMask(near);
   const out: GuardVerdict[] = [];
   for (let i = 0; i < stage1.n; i++) {
     const s1 = stage1.slice(i), s2 = stage2.slice(i), m = mask.slice(i), f = far.slice(i);

@@ -7,7 +7,7 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {
-  ConfigError, Diff2sContainer, InputError, ModelError, Tensor4, encodeImage, exitCodeFor, knownPixelViolations,
+  ConfigError, Diff2sContainer, InputError, ModelError, Tensor4, encodeImage, exitCodeFor, knownPixelViolations, maskToImage,
   quantizeTensor8, toChannels, writeFileAtomic, writeImage,
 } from '@diff2s/core';
 import { describeBackend, engineInfo } from '@diff2s/engine';
@@ -126,12 +126,6 @@ function adapt(t: Tensor4, channels: Pipeline['channels']): Tensor4 {
   return quantizeTensor8(toChannels(t, channels).clone());
 }
 
-function maskImage(m: Tensor4): Tensor4 {
-  const img = m.clone();
-  for (let k = 0; k < img.size; k++) img.data[k] = m.data[k] >= 0.5 ? 1 : -1;
-  return img;
-}
-
 /**
  * Run the eval described by `flags.config`. Config problems throw {@link ConfigErrors} (one line each, exit 2) before
  * any image is processed; a run failing on one image is recorded and the rest continue.
@@ -185,7 +179,7 @@ export async function evalCommand(flags: EvalFlags, container: Diff2sContainer):
       const s = await loadSample(item, config.dataset, maskSeed, warn);
       if (!written.has(item.index)) {
         written.add(item.index);
-        await writeImage(path.join(outputDir, 'masks', `${item.id}.png`), maskImage(s.mask));
+        await writeImage(path.join(outputDir, 'masks', `${item.id}.png`), maskToImage(s.mask));
         if (config.dataset.crop) await writeImage(path.join(outputDir, 'reference', `${item.id}.png`), s.image);
         if (item.index < gridCount) gridSamples.set(item.index, s);
       }

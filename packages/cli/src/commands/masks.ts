@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { ConfigError, generateMask, MASK_TYPES, Rng, writeImage } from '@diff2s/core';
+import { ConfigError, generateMask, MASK_TYPES, maskToImage, Rng, writeImage } from '@diff2s/core';
 
 export interface MasksOptions {
   type: string;
@@ -21,9 +21,7 @@ export async function masksCommand(o: MasksOptions): Promise<string[]> {
   const digits = String(o.count - 1).length;
   for (let i = 0; i < o.count; i++) {
     const m = generateMask(o.type, o.size, rng.derive(i));
-    // mask 1 = hole → white (1 in [-1,1]); known → black (−1)
-    const img = m.clone();
-    for (let k = 0; k < img.size; k++) img.data[k] = m.data[k] >= 0.5 ? 1 : -1;
+    const img = maskToImage(m); // hole → white, known → black
     const file = path.join(o.out, `${o.type}_${String(i).padStart(digits, '0')}.png`);
     await writeImage(file, img);
     files.push(file);

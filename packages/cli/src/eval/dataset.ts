@@ -129,7 +129,7 @@ export function resizeMaskNearest(m: Tensor4, width: number, height: number): Te
     const sy = Math.min(m.h - 1, Math.floor(((y + 0.5) * m.h) / height));
     for (let x = 0; x < width; x++) {
       const sx = Math.min(m.w - 1, Math.floor(((x + 0.5) * m.w) / width));
-      out.data[out.index(n, 0, y, x)] = m.data[m.index(n, 0, sy, sx)] >= 0.5 ? 1 : 0;
+      out.data[out.index(n, 0, y, x)] = m.data[m.index(n, 0, sy, sx)];
     }
   }
   return out;
@@ -161,7 +161,7 @@ export async function loadSample(item: EvalItem, ds: DatasetConfig, maskSeed: nu
     mask = resizeMaskNearest(generateMask(m.type, size, new Rng(maskSeed).derive(item.maskIndex)), image.w, image.h);
   }
   let holes = 0;
-  for (let k = 0; k < mask.size; k++) holes += mask.data[k] >= 0.5 ? 1 : 0;
+  for (let k = 0; k < mask.size; k++) if (mask.data[k] !== 0) holes++;
   const what = item.mask ?? `generated mask of ${item.image}`;
   if (holes === 0) throw new InputError(`${what} has no hole (all pixels known): nothing to evaluate`, item.mask);
   if (holes === mask.size) throw new InputError(`${what} covers the whole image: no known pixels to compare`, item.mask);

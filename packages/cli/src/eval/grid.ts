@@ -7,7 +7,7 @@ export function maskedInput(image: Tensor4, mask: Tensor4): Tensor4 {
   const hw = rgb.h * rgb.w;
   const tint = [1, -1, 1];
   for (let p = 0; p < hw; p++) {
-    if (mask.data[p] < 0.5) continue;
+    if (mask.data[p] === 0) continue;
     for (let c = 0; c < 3; c++) rgb.data[c * hw + p] = 0.3 * rgb.data[c * hw + p] + 0.7 * tint[c];
   }
   return rgb;
