@@ -19,20 +19,21 @@ export function meanFill(image: Tensor4, mask: Tensor4): Tensor4 {
 }
 
 /**
- * For each pixel of an H×W mask (1 = hole), the index of a nearest known pixel (breadth-first over 8-neighbours,
- * so "nearest" in chessboard steps; ties go to the first reached). Known pixels map to themselves; -1 when the mask
- * has no known pixel.
+ * Breadth-first search from the known pixels of an H×W mask (0 = known, non-zero = hole) over 8-neighbours: for each
+ * pixel the index of a nearest known pixel (in chessboard steps; ties go to the first reached) and that distance.
+ * Known pixels map to themselves at distance 0; both are -1 everywhere when the mask has no known pixel.
  */
-export function nearestKnownIndex(mask: Float32Array | Uint8Array, h: number, w: number): Int32Array {
+export function nearestKnown(mask: ArrayLike<number>, h: number, w: number): { index: Int32Array; distance: Int32Array } {
   const hw = h * w;
   const src = new Int32Array(hw).fill(-1);
+  const dist = new Int32Array(hw).fill(-1);
   const queue = new Int32Array(hw);
   let head = 0, tail = 0;
-  for (let p = 0; p < hw; p++) if (mask[p] === 0) { src[p] = p; queue[tail++] = p; }
+  for (let p = 0; p < hw; p++) if (mask[p] === 0) { src[p] = p; dist[p] = 0; queue[tail++] = p; }
   while (head < tail) {
     const p = queue[head++];
     const y = (p / w) | 0, x = p - y * w;
-    const s = src[p];
+    const s = src[p], d = dist[p] + 1;
     for (let dy = -1; dy <= 1; dy++) {
       const yy = y + dy;
       if (yy < 0 || yy >= h) continue;
@@ -40,11 +41,16 @@ export function nearestKnownIndex(mask: Float32Array | Uint8Array, h: number, w:
         const xx = x + dx;
         if (xx < 0 || xx >= w) continue;
         const q = yy * w + xx;
-        if (src[q] < 0) { src[q] = s; queue[tail++] = q; }
+        if (src[q] < 0) { src[q] = s; dist[q] = d; queue[tail++] = q; }
       }
     }
   }
-  return src;
+  return { index: src, distance: dist };
+}
+
+/** {@link nearestKnown}'s index of a nearest known pixel for each pixel (-1 when the mask has no known pixel). */
+export function nearestKnownIndex(mask: Float32Array | Uint8Array, h: number, w: number): Int32Array {
+  return nearestKnown(mask, h, w).index;
 }
 
 /** Fill the hole of one [1,C,H,W] image in place by copying each hole pixel's nearest known pixel. */

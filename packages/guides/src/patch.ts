@@ -20,6 +20,7 @@
 import { z } from 'zod';
 import { assertBinaryMask, InputError, Rng, Tensor4 } from '@diff2s/core';
 import type { Guide, GuideContext, GuideOptions, Logger, RegistryEntry, SizeSupport } from '@diff2s/core';
+import { nearestKnown } from './baselines';
 import { runPerImage, throwIfAborted, yieldToEventLoop } from './common';
 
 /** Options of the patch guide (see {@link patchGuideConfig} for defaults). */
@@ -101,24 +102,10 @@ export function dilateBinary(src: Uint8Array, h: number, w: number, r: number): 
  * distance from a hole pixel to the known region (0 for no hole).
  */
 export function erosionDepth(hole: Uint8Array, h: number, w: number): number {
-  const hw = h * w;
-  const dist = new Int32Array(hw).fill(-1);
-  const queue = new Int32Array(hw);
-  let head = 0, tail = 0;
-  for (let p = 0; p < hw; p++) if (!hole[p]) { dist[p] = 0; queue[tail++] = p; }
-  if (tail === 0) return Math.max(h, w);
+  if (!hole.subarray(0, h * w).includes(0)) return Math.max(h, w);
+  const { distance } = nearestKnown(hole, h, w);
   let depth = 0;
-  while (head < tail) {
-    const p = queue[head++];
-    const y = (p / w) | 0, x = p - y * w;
-    const d = dist[p] + 1;
-    for (let yy = Math.max(0, y - 1); yy <= Math.min(h - 1, y + 1); yy++) {
-      for (let xx = Math.max(0, x - 1); xx <= Math.min(w - 1, x + 1); xx++) {
-        const q = yy * w + xx;
-        if (dist[q] < 0) { dist[q] = d; if (d > depth) depth = d; queue[tail++] = q; }
-      }
-    }
-  }
+  for (let p = 0; p < distance.length; p++) if (distance[p] > depth) depth = distance[p];
   return depth;
 }
 

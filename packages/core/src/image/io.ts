@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import type { Metadata, OutputInfo } from 'sharp';
 import { InputError } from '../errors';
 import { writeFileAtomic } from '../fsutil';
-import { Tensor4 } from '../tensor';
+import { Tensor4, toChannels } from '../tensor';
 
 /** Default decompression-bomb guard: 64 megapixels. */
 export const DEFAULT_PIXEL_LIMIT = 64 * 1024 * 1024;
@@ -107,24 +107,8 @@ export async function decodeImage(input: Uint8Array, name: string, options: Read
     for (let p = 0; p < hw; p++) alphaMask.data[p] = sample(p * ch + colour) < half ? 1 : 0;
   }
   const want = options.channels ?? 'keep';
-  if (want !== 'keep' && want !== colour) tensor = convertChannels(tensor, want);
+  if (want !== 'keep' && want !== colour) tensor = toChannels(tensor, want);
   return { tensor, width, height, bitDepth: sixteen ? 16 : 8, fileChannels, hasAlpha, alphaMask, format: meta.format ?? 'unknown' };
-}
-
-function convertChannels(t: Tensor4, want: 1 | 3): Tensor4 {
-  const hw = t.h * t.w;
-  const out = new Tensor4([t.n, want, t.h, t.w]);
-  for (let i = 0; i < t.n; i++) {
-    if (t.c === 1) {
-      for (let c = 0; c < want; c++) out.data.set(t.data.subarray(i * hw, (i + 1) * hw), (i * want + c) * hw);
-    } else {
-      const b = i * t.c * hw;
-      for (let p = 0; p < hw; p++) {
-        out.data[i * hw + p] = 0.299 * t.data[b + p] + 0.587 * t.data[b + hw + p] + 0.114 * t.data[b + 2 * hw + p];
-      }
-    }
-  }
-  return out;
 }
 
 /** Quantize one [-1,1] value to 8 bits: round((x + 1)·127.5), clamped. */
