@@ -1,5 +1,5 @@
 import {
-  assertMaskFits, Conditioning, Denoiser, DenoiserStep, PredictionType, Rng, Tensor4,
+  assertMaskFits, Conditioning, Denoiser, DenoiserStep, noiseToLevel, PredictionType, Rng, Tensor4,
 } from '@diff2s/core';
 import type { RefinerOptions } from './config';
 import type { UNetParts } from './parts';
@@ -88,7 +88,7 @@ export class RefinerDenoiser<S = unknown> implements Denoiser {
         }
       }
     } else {
-      for (let k = 0; k < out.length; k++) out[k] = a * g[k] + s * e[k];
+      noiseToLevel(g, step.alphaBar, e, out);
     }
     return this.guideT;
   }
