@@ -9,7 +9,7 @@
  */
 import {
   ConfigError, Diff2sContainer, Guide, GuideContext, InputError, Logger, NoiseSchedule, Rng, Sampler, Tensor4,
-  createContainer, isGreyContent, knownPixelViolations, toChannels,
+  createContainer, erodeMask, isGreyContent, knownPixelViolations, toChannels,
 } from '@diff2s/core';
 import { engineModule } from '@diff2s/engine';
 import { guidesModule } from '@diff2s/guides';
@@ -159,7 +159,7 @@ export async function createPipeline(config: unknown, options: CreatePipelineOpt
       throw new ConfigErrors([new ConfigError(`T_k = ${tk} exceeds the model's schedule length T = ${schedule.T}`, 'refiner.tk')]);
     }
     const refinerSteps = refinerCfg && sampler && schedule ? sampler.plannedSteps(tk, schedule) : 0;
-    const { enabled: _e, sampler: _s, guard: _g, ...refinerOptions } = refinerCfg ?? { enabled: false, sampler: { type: 'ddpm' }, guard: false };
+    const { enabled: _e, sampler: _s, guard: _g, band: _b, ...refinerOptions } = refinerCfg ?? { enabled: false, sampler: { type: 'ddpm' }, guard: false, band: 0 };
     const modelLabel = fixed ? `model ${cfg.model!.path} on ${fixed.engine}` : fit ? `model fitted to each image (${fit.seconds === 'auto' ? 'auto' : `${fit.seconds} s`} budget, from ${fit.init})` : '';
     const summary = `guide ${guideType}` + (refinerCfg ? ` → refiner (${refinerCfg.sampler.type}, T_k ${tk}, ${modelLabel}${refinerCfg.guard ? ', guard on' : ''})` : '');
     const channels: 1 | 3 | 'keep' = fixed ? (fixed.model.config.imageChannels as 1 | 3) : fit ? 3 : 'keep';
@@ -266,7 +266,17 @@ async function runPipeline(x: RunContext): Promise<PipelineRunResult> {
   }
   const tr = performance.now();
   let last = tr;
-  const stage2 = await refine(s1.stage1, s1.image, s1.mask, {
+  // `band`: only the hole's border band is refined; stage 1's interior is context (pasted like known pixels)
+  const band = cfg.refiner!.band;
+  let refineMask = s1.mask;
+  let refineImage = s1.image;
+  if (band > 0) {
+    const interior = erodeMask(s1.mask, band);
+    refineMask = s1.mask.clone();
+    for (let k = 0; k < refineMask.size; k++) if (interior.data[k] === 1) refineMask.data[k] = 0;
+    refineImage = s1.stage1; // the known pixels and stage 1's interior
+  }
+  const stage2 = await refine(s1.stage1, refineImage, refineMask, {
     network: resolved.model,
     schedule: resolved.schedule,
     sampler: x.sampler!,

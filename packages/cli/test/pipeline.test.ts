@@ -167,4 +167,22 @@ describe('createPipeline', () => {
     expect(r.model?.fit?.settings.tMax).toBe(1000); // the guide samples from pure noise: every level is trained
     expect(knownPixelViolations(r.final, image, mask)).toBe(0);
   }, 120000);
+
+  it('refiner.band refines only the hole\'s border band: the interior keeps stage 1 exactly', async () => {
+    const p = await createPipeline(refined('onnx', { refiner: { tk: 6, guard: false, band: 2 } }), { container });
+    const r = await p.run({ image, mask });
+    await p.dispose();
+    let interiorChanged = 0, bandChanged = 0;
+    for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) {
+      const inHole = x >= 10 && x < 22 && y >= 8 && y < 20;
+      if (!inHole) continue;
+      const interior = x >= 12 && x < 20 && y >= 10 && y < 18;
+      for (let c = 0; c < 3; c++) {
+        const k = c * 1024 + y * 32 + x;
+        if (r.final.data[k] !== r.stage1.data[k]) interior ? interiorChanged++ : bandChanged++;
+      }
+    }
+    expect(interiorChanged).toBe(0);
+    expect(bandChanged).toBeGreaterThan(0);
+  });
 });

@@ -94,6 +94,11 @@ export const RefinerConfig = RefinerOptions.extend({
    * measures, reported in the run's log and result).
    */
   guard: z.boolean().default(true),
+  /**
+   * Refine only a band of this many pixels inside the hole's border (the seam), keeping stage 1's interior as context;
+   * 0 refines the whole hole.
+   */
+  band: z.number().int().min(0).max(4096).default(0),
 }).strict();
 
 /** The pipeline config (YAML or JSON): guide → refiner → outputs. */
