@@ -89,7 +89,7 @@ export class PipelineStudioBackend implements StudioBackend {
       samplers: ['ddpm', 'ddim', 'repaint'],
       refinerAvailable: !!id,
       maxTk,
-      defaultPipeline: { guide: { type: 'patch' }, refiner: id ? { enabled: true, tk: Math.min(200, maxTk), sampler: { type: 'ddpm' } } : undefined, seed: 0, samples: 1 },
+      defaultPipeline: { guide: { type: 'patch' }, refiner: id ? { enabled: true, tk: Math.min(100, maxTk), sampler: { type: 'ddpm' } } : undefined, seed: 0, samples: 1 },
       models: this.modelIds(),
     };
   }

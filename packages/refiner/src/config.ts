@@ -13,7 +13,7 @@ export const RefinerOptions = z
      * T_k: the intermediate step the guide image is re-noised to (Algorithm 3). 0 returns the guide with the known
      * pixels pasted; T (the schedule's length) is Algorithm 2. Ignored when `strategy` is `start`.
      */
-    tk: z.number().int().min(0).default(200),
+    tk: z.number().int().min(0).default(100),
     /** `middle`: start at T_k (Diff-2sIR⁺, Alg. 3); `start`: start at T (Alg. 2). The paper compares both. */
     strategy: z.enum(['middle', 'start']).default('middle'),
     /** Fraction of channels taken from the guide pass at each swapped space (paper: one half). */
