@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Issue 18's evaluation: the evals of this folder (one per data set and mask kind), then the report.
+# Needs ../shared/data beside the repo and a build (pnpm build). Fitted models are cached in out/own-image/cache
+# (so the guarded and unguarded runs share one fit per image). Sets: all, or the names given as arguments.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export DIFF2S_CACHE_DIR="${DIFF2S_CACHE_DIR:-$PWD/out/own-image/cache}"
+sets=("$@")
+[ ${#sets[@]} -eq 0 ] && sets=(vistex-strokes vistex-square photos-strokes photos-square embark-strokes)
+for s in "${sets[@]}"; do
+  echo "== $s ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))"
+  node packages/cli/dist/bin.js eval --config "reports/own-image/$s.yaml" --quiet
+done
+node reports/own-image/report.js
