@@ -1,5 +1,5 @@
 /**
- * End to end: `diff2s serve`'s real backend (registries, patch guide, the shipped frugal model, the refiner) in
+ * End to end: `diff2s serve`'s real backend (registries, patch guide, a model fitted to the image, the refiner) in
  * Debian's chromium — pick the shipped example, paint a stroke, run, see both results, download stage 2.
  */
 import { promises as fs } from 'fs';
@@ -9,14 +9,16 @@ import { decodeImage, readImage } from '@diff2s/core';
 import { PipelineStudioBackend } from '@diff2s/cli';
 import { startStudio } from '@diff2s/studio';
 import { launchChromium, paintStroke } from '../packages/studio/test/browser-helpers';
-import { ROOT } from './helpers/cli';
+import { ROOT, TEST_CACHE_DIR } from './helpers/cli';
 
 describe('studio with the real pipeline backend', () => {
   let browser: Browser;
   let backend: PipelineStudioBackend;
   let studio: Awaited<ReturnType<typeof startStudio>>;
   beforeAll(async () => {
-    backend = new PipelineStudioBackend({ modelDirs: [path.join(ROOT, 'models')], examplesDir: path.join(ROOT, 'examples/data') });
+    // the default model is `fit` (a model fitted to the job's image): a short fit, cached in this test's folder
+    process.env.DIFF2S_CACHE_DIR = TEST_CACHE_DIR;
+    backend = new PipelineStudioBackend({ modelDirs: [path.join(ROOT, 'models')], examplesDir: path.join(ROOT, 'examples/data'), fit: { seconds: 600, steps: 4, crop: 32 } });
     studio = await startStudio({ backend, port: 0, logger: { info: () => undefined, warn: () => undefined } });
     browser = await launchChromium();
   });
@@ -29,6 +31,7 @@ describe('studio with the real pipeline backend', () => {
   it('describes the shipped model and refuses guides that would read files', async () => {
     const d = await backend.describe();
     expect(d.models).toContain('frugal-brick');
+    expect(d.models[0]).toBe('fit');
     expect(d.refinerAvailable).toBe(true);
     expect(d.maxTk).toBe(1000);
     expect(d.guides.map((g) => g.name)).not.toContain('file');
@@ -50,6 +53,13 @@ describe('studio with the real pipeline backend', () => {
       await page.locator('#canvas-wrap:not([hidden])').waitFor();
       await paintStroke(page, { x: 0.2, y: 0.8 }, { x: 0.4, y: 0.85 });
       await page.fill('#tk', '5');
+      // every progress label the page shows, to see the fit's progress go by
+      await page.evaluate(() => {
+        const w = window as unknown as { labels: string[] };
+        w.labels = [];
+        const el = document.getElementById('progress-label')!;
+        new MutationObserver(() => w.labels.push(el.textContent ?? '')).observe(el, { childList: true, characterData: true, subtree: true });
+      });
       await page.click('#run');
       await page.locator('#results:not([hidden])').waitFor({ timeout: 120000 });
       await page.waitForFunction(() => ['stage1-img', 'stage2-img'].every((id) => (document.getElementById(id) as HTMLImageElement).naturalWidth === 128), undefined, { timeout: 120000 });
@@ -74,6 +84,9 @@ describe('studio with the real pipeline backend', () => {
       }
       expect(holes).toBeGreaterThan(500);
       expect(differing).toBe(0);
+      const labels = await page.evaluate(() => (window as unknown as { labels: string[] }).labels);
+      expect(labels).toContain('Fitting a model to this image');
+      expect(labels).toContain('Stage 2: refiner');
       expect(errors).toEqual([]);
     } finally {
       await ctx.close();

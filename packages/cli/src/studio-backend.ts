@@ -28,8 +28,11 @@ export interface StudioBackendOptions {
   examplesDir: string;
   /** Model id the default pipeline uses (default: `fit` when fitting is possible, else the first). */
   defaultModel?: string;
-  /** Offer fitting a model to each image (model id `fit`; default true, when the colour prior is shipped). */
-  fit?: boolean;
+  /**
+   * Offer fitting a model to each image (model id `fit`; default true, when the colour prior is shipped); an object
+   * gives the fit settings (`model.fit` keys, e.g. `{ seconds: 30 }`).
+   */
+  fit?: boolean | Record<string, unknown>;
 }
 
 /**
@@ -170,7 +173,7 @@ export class PipelineStudioBackend implements StudioBackend {
       guide: { type, ...guideOptions },
       ...(refinerOn ? {
         refiner,
-        model: modelId === FIT_MODEL_ID ? { fit: {} } : { path: this.models.get(modelId!)! },
+        model: modelId === FIT_MODEL_ID ? { fit: typeof this.options.fit === 'object' ? { ...this.options.fit } : {} } : { path: this.models.get(modelId!)! },
       } : {}),
     };
     const pipeline = await createPipeline(cfg, { container: this.container, baseDir: process.cwd(), models: this.resolver });
