@@ -46,15 +46,15 @@ export function buildProgram(): Command {
   program
     .command('inpaint')
     .description(
-      'run a pipeline (guide → refiner) on an image or a folder of images.\n' +
-        'With no --config it runs the embedded default: examples/default.yaml (a shipped brick texture and its mask,\n' +
-        'the patch guide, and a refiner model fitted to the image itself). Flags override the config.\n' +
-        'The refiner\'s model: with no model folder in the config, a small model is fitted to each image (its known\n' +
-        'pixels only, warm-started from the shipped colour prior; --fit sets the budget, cached by content in\n' +
-        '$DIFF2S_CACHE_DIR or ~/.cache/diff2s). The guard keeps stage 1 where refining would make the hole less like\n' +
-        'the known pixels (refiner.guard). Outputs: <stem>_stage1.png,\n' +
-        '<stem>_stage2.png and, with --concat, <stem>_sheet.png (input | mask | stage 1 | stage 2).\n' +
-        'Batch mode: --image DIR with --mask DIR (matched by file stem) or one --mask FILE for all.',
+      'run a pipeline (guide → refiner) on an image or a folder of images. With no --config it runs the embedded ' +
+        'default, examples/default.yaml: a shipped brick texture and its mask, the patch guide, and a refiner model ' +
+        'fitted to the image itself. Flags override the config.\n\n' +
+        'The refiner\'s model: with no model folder in the config, a small model is fitted to each image (its known ' +
+        'pixels only, warm-started from the shipped colour prior; --fit sets the time budget), cached by content in ' +
+        '$DIFF2S_CACHE_DIR, else $XDG_CACHE_HOME/diff2s, else ~/.cache/diff2s. The guard (refiner.guard) keeps stage 1 ' +
+        'where refining would make the hole less like the known pixels.\n\n' +
+        'Outputs: <stem>_stage1.png, <stem>_stage2.png and, with --concat, <stem>_sheet.png (input | mask | stage 1 | ' +
+        'stage 2). Batch mode: --image DIR with --mask DIR (matched by file stem) or one --mask FILE for all.',
     )
     .option('-c, --config <file>', 'pipeline config (.yaml/.yml/.json); see `diff2s schema`', undefined)
     .option('-i, --image <path>', 'input image file, or a folder for batch mode (default: from the config)')
