@@ -68,14 +68,14 @@ for (const set of sets) {
     const guarded = rs.filter((r) => r.guard);
     const refined = guarded.length ? `${guarded.filter((r) => r.guard === 'refined').length}/${guarded.length}` : '–';
     const share = (k) => (compared ? `${k}/${compared} (${Math.round((100 * k) / compared)}%)` : '–');
-    lines.push(`| ${run} | ${rs.length}${rs.length < rows.filter((r) => r.run === run).length ? ` (+${rows.filter((r) => r.run === run).length - rs.length} failed)` : ''} | ${f4(m('ssim_hole'))} | ${f2(m('psnr_hole'))} | ${f4(m('swd_hole'))} | ${f4(m('boundary'))} | ${f4(m('jump'))} / ${f4(m('jump-ref'))} | ${f4(m('chroma'))} | ${f2(mean(rs.map((r) => (r.fitMs ?? NaN) / 1000)))} | ${f2(mean(rs.map((r) => (r.totalMs ?? NaN) / 1000)))} | ${refined} | ${share(better)} | ${share(notWorse)} |`);
+    lines.push(`| ${run} | ${rs.length}${rs.length < rows.filter((r) => r.run === run).length ? ` (+${rows.filter((r) => r.run === run).length - rs.length} failed)` : ''} | ${f4(m('ssim_hole'))} | ${f2(m('psnr_hole'))} | ${f4(m('swd_hole'))} | ${f4(m('boundary'))} | ${f4(m('jump'))} / ${f4(m('jump-ref'))} | ${f4(m('chroma'))} | ${f2(mean(rs.map((r) => r.fitSeconds ?? (r.fitMs ?? NaN) / 1000)))} | ${f2(mean(rs.map((r) => (r.totalMs ?? NaN) / 1000)))} | ${refined} | ${share(better)} | ${share(notWorse)} |`);
   }
   lines.push('');
   // contact sheet: the eval's grid (reference | masked | each method)
   const grid = path.join(OUT, set, 'grid.png');
   if (fs.existsSync(grid)) {
     fs.copyFileSync(grid, path.join(HERE, `${set}-grid.png`));
-    lines.push(`Contact sheet: [\`${set}-grid.png\`](${set}-grid.png) — per row: reference | masked input | ${runs.join(' | ')}.`);
+    lines.push(`Contact sheet: [\`${set}-grid.png\`](${set}-grid.png) — per row: masked input | ${runs.join(' | ')} | reference (the first images of the set).`);
     lines.push('');
   }
   for (const f of ['summary.md', 'per-image.csv']) {

@@ -159,7 +159,7 @@ export async function createPipeline(config: unknown, options: CreatePipelineOpt
       throw new ConfigErrors([new ConfigError(`T_k = ${tk} exceeds the model's schedule length T = ${schedule.T}`, 'refiner.tk')]);
     }
     const refinerSteps = refinerCfg && sampler && schedule ? sampler.plannedSteps(tk, schedule) : 0;
-    const { enabled: _e, sampler: _s, guard: _g, band: _b, ...refinerOptions } = refinerCfg ?? { enabled: false, sampler: { type: 'ddpm' }, guard: false, band: 0 };
+    const { enabled: _e, sampler: _s, guard: _g, guardTexture: _gt, band: _b, ...refinerOptions } = refinerCfg ?? { enabled: false, sampler: { type: 'ddpm' }, guard: false, guardTexture: 0, band: 0 };
     const modelLabel = fixed ? `model ${cfg.model!.path} on ${fixed.engine}` : fit ? `model fitted to each image (${fit.seconds === 'auto' ? 'auto' : `${fit.seconds} s`} budget, from ${fit.init})` : '';
     const summary = `guide ${guideType}` + (refinerCfg ? ` → refiner (${refinerCfg.sampler.type}, T_k ${tk}, ${modelLabel}${refinerCfg.guard ? ', guard on' : ''})` : '');
     const channels: 1 | 3 | 'keep' = fixed ? (fixed.model.config.imageChannels as 1 | 3) : fit ? 3 : 'keep';
@@ -294,7 +294,7 @@ async function runPipeline(x: RunContext): Promise<PipelineRunResult> {
   let final = stage2;
   let guard: GuardVerdict[] | undefined;
   if (cfg.refiner!.guard) {
-    guard = judgeRefinement(s1.stage1, stage2, s1.mask);
+    guard = judgeRefinement(s1.stage1, stage2, s1.mask, { textureTolerance: cfg.refiner!.guardTexture });
     final = stage2.clone();
     const per = stage2.c * stage2.h * stage2.w;
     guard.forEach((v, i) => {

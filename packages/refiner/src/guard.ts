@@ -16,10 +16,11 @@ export interface GuardVerdict {
 
 export interface GuardOptions {
   /**
-   * Relative texture tolerance: stage 2 may be this much less like the known region than stage 1 (default 0.5). The
-   * hole-vs-known patch distance favours copies of known patches (a patch guide's fill is made of them), so a refined
-   * fill that is closer to the truth often scores somewhat worse; measured on a tuning set, correct refinements rose
-   * by up to ~40%, while the failure this guards against — a flat or wrong-coloured blob — rises far more.
+   * Relative texture tolerance: stage 2 may be this much less like the known region than stage 1 (default 0.02).
+   * The hole-vs-known patch distance favours copies of known patches (a patch guide's fill is made of them), so it
+   * also refuses some refinements that are closer to the truth; a looser tolerance (0.5 was tried) let through fills
+   * with visible grid artefacts on the VisTex and photo contact sheets (reports/own-image/notes.md). Strict keeps
+   * the default at "never worse than stage 1".
    */
   textureTolerance?: number;
   /** Absolute seam tolerance (default 0.003 on [0,1]). */
@@ -54,7 +55,7 @@ function naturalStep(t: Tensor4, avoid: Tensor4, i: number): number {
  * so these are the only places they differ.
  */
 export function judgeRefinement(stage1: Tensor4, stage2: Tensor4, mask: Tensor4, options: GuardOptions = {}): GuardVerdict[] {
-  const tolT = options.textureTolerance ?? 0.5;
+  const tolT = options.textureTolerance ?? 0.02;
   const tolS = options.seamTolerance ?? 0.003;
   const side = Math.min(stage1.h, stage1.w);
   const patch = Math.min(options.patch ?? 7, side % 2 === 1 ? side : side - 1);

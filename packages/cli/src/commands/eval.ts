@@ -249,6 +249,7 @@ export async function evalCommand(flags: EvalFlags, container: Diff2sContainer):
             const final = quantizeTensor8(res.final.slice(0));
             row.guideMs = res.timings.guideMs;
             row.fitMs = res.timings.fitMs;
+            if (res.model?.fit) row.fitSeconds = res.model.fit.seconds;
             row.refinerMs = res.timings.refinerMs;
             row.totalMs = res.timings.guideMs + res.timings.fitMs + res.timings.refinerMs;
             if (res.guard) row.guard = res.guard[0].accept ? 'refined' : 'stage1';

@@ -94,6 +94,8 @@ export const RefinerConfig = RefinerOptions.extend({
    * measures, reported in the run's log and result).
    */
   guard: z.boolean().default(true),
+  /** The guard's texture tolerance: how much less like the known region (relative patch SWD) stage 2 may be. */
+  guardTexture: z.number().min(0).max(100).default(0.02),
   /**
    * Refine only a band of this many pixels inside the hole's border (the seam), keeping stage 1's interior as context;
    * 0 refines the whole hole.

@@ -21,6 +21,8 @@ export interface ImageRow {
   guideMs?: number;
   /** Fitting a model to the image (0 when cached or not fitting). */
   fitMs?: number;
+  /** The fitted model's training seconds (from its card when it came from the cache). */
+  fitSeconds?: number;
   refinerMs?: number;
   /** Pipeline time (guide + fit + refiner). */
   totalMs?: number;
