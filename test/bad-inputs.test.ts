@@ -2,7 +2,7 @@
  * The bad-input corpus: each broken config or image gives one clear `ERROR:` line naming the key path or file,
  * the promised exit code (2 for config/input errors), and writes no output file.
  */
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
+import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'fs';
 import * as path from 'path';
 
 import { ROOT, runCli } from './helpers/cli';
@@ -68,6 +68,10 @@ const CASES: Case[] = [
   { name: 'bad --mask-convention value', config: base(), args: ['--mask-convention', 'white'], stderr: /argument 'white' is invalid/, code: 2 },
   { name: 'non-integer --seed', config: base(), args: ['--seed', '1.5'], stderr: /expected an integer for --seed, got "1\.5"/, code: 2 },
   { name: 'bad --set syntax', config: base(), args: ['--set', 'refiner.tk'], stderr: /expected key\.path=value, got "refiner\.tk" \(at --set\)/, code: 2 },
+  // data loss: no output may overwrite an input (issue 20)
+  { name: '--out is the input image', config: base(), args: ['--out', 'img.png'], stderr: /^ERROR: output .*img\.png is the input image .*img\.png: refusing to overwrite it/m, code: 2 },
+  { name: '--out is the mask', config: base(), args: ['--out', 'mask.png'], stderr: /is the input mask .*mask\.png: refusing to overwrite it/m, code: 2 },
+  { name: '--out is a symlink to the input image', config: base(), setup: (d) => symlinkSync(path.join(d, 'img.png'), path.join(d, 'link.png')), args: ['--out', 'link.png'], stderr: /is the input image .*img\.png: refusing to overwrite it/m, code: 2 },
 ];
 
 describe('bad inputs: one clear line, exit code, no output', () => {
@@ -94,5 +98,17 @@ describe('bad inputs: one clear line, exit code, no output', () => {
     expect(await listFiles(out)).toEqual([]);
     // one line per problem, no stack trace without --debug
     expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it('an input named as --out keeps its bytes', async () => {
+    const dir = path.join(tmp.dir, 'keep');
+    mkdirSync(dir, { recursive: true });
+    await writeRgbPng(path.join(dir, 'img.png'), 24, 20);
+    await writeRectMask(path.join(dir, 'mask.png'), 24, 20, 6, 5, 14, 12);
+    writeFileSync(path.join(dir, 'config.yaml'), base());
+    const before = readFileSync(path.join(dir, 'img.png'));
+    const r = runCli(['inpaint', '--config', 'config.yaml', '--out', 'img.png', '--quiet'], { cwd: dir });
+    expect(r.status).toBe(2);
+    expect(readFileSync(path.join(dir, 'img.png')).equals(before)).toBe(true);
   });
 });

@@ -1,3 +1,4 @@
+import { realpathSync } from 'fs';
 import * as path from 'path';
 import YAML from 'yaml';
 import {
@@ -82,6 +83,12 @@ export async function inpaintCommand(flags: InpaintFlags, container: Diff2sConta
   const log = (m: string) => { if (!flags.quiet) process.stderr.write(`${m}\n`); };
   log(`diff2s: ${pipeline.summary}`);
   const summary: InpaintSummary = { done: [], failed: [], skipped: unmatched };
+  // every input of the run (all images and masks of a batch), by real path: no output may overwrite one
+  const inputFiles = new Map<string, { kind: 'image' | 'mask'; file: string }>();
+  for (const p of pairs) {
+    inputFiles.set(realpathOrSelf(p.image), { kind: 'image', file: p.image });
+    if (p.mask) inputFiles.set(realpathOrSelf(p.mask), { kind: 'mask', file: p.mask });
+  }
   for (const u of unmatched) log(`skipped ${u}: no mask with the same file stem in ${maskPath}`);
   const steps = pipeline.refinerSteps;
   const bar = new Progress(batch ? 'images' : 'inpaint', !flags.quiet);
@@ -95,7 +102,7 @@ export async function inpaintCommand(flags: InpaintFlags, container: Diff2sConta
       const pair = pairs[i];
       const base = i * unitsPerImage;
       try {
-        const outputs = await runOne(pair, cfg, pipeline, outSpec, singleFile, fitUnits, (k, info) => bar.update(base + k, `${i + 1}/${pairs.length} ${info}`), log);
+        const outputs = await runOne(pair, cfg, pipeline, outSpec, singleFile, fitUnits, (k, info) => bar.update(base + k, `${i + 1}/${pairs.length} ${info}`), log, inputFiles);
         summary.done.push({ image: pair.image, outputs });
       } catch (err) {
         if (!batch || err instanceof ConfigErrors) throw err;
@@ -123,6 +130,7 @@ async function runOne(
   fitUnits: number,
   progress: (units: number, info: string) => void,
   log: (m: string) => void,
+  inputFiles: Map<string, { kind: 'image' | 'mask'; file: string }>,
 ): Promise<string[]> {
   const input = cfg.input!;
   const img = await readImage(pair.image, {
@@ -166,6 +174,7 @@ async function runOne(
   const refined = !!res.stage2;
   const ext = cfg.output.format === 'jpeg' ? 'jpg' : cfg.output.format;
   const outputs: string[] = [];
+  const all: [string, Tensor4][] = [];
   const n = final.n;
   for (let k = 0; k < n; k++) {
     const suffix = n > 1 ? `_${k}` : '';
@@ -183,10 +192,16 @@ async function runOne(
       if (refined) panels.push({ tensor: final.slice(k) });
       files.push([path.join(stemDir, `${pair.stem}${suffix}_sheet.png`), sideBySide(panels)]);
     }
-    for (const [f, t] of files) {
-      await writeImage(f, t, { format: /\.png$/i.test(f) ? 'png' : cfg.output.format });
-      outputs.push(f);
-    }
+    all.push(...files);
+  }
+  // no output may be an input (after symlinks): checked for every file before the first is written
+  for (const [f] of all) {
+    const input = inputFiles.get(realpathOrSelf(f));
+    if (input) throw new InputError(`output ${f} is the input ${input.kind} ${input.file}: refusing to overwrite it (choose another --out)`, f);
+  }
+  for (const [f, t] of all) {
+    await writeImage(f, t, { format: /\.png$/i.test(f) ? 'png' : cfg.output.format });
+    outputs.push(f);
   }
   return outputs;
 }
@@ -209,5 +224,19 @@ export function applyFitFlags(raw: Record<string, unknown>, flags: Pick<InpaintF
     if (flags.keepModel !== undefined) fit.keep = path.resolve(cwd, flags.keepModel);
     const { path: _p, ...rest } = model;
     raw.model = { ...rest, fit };
+  }
+}
+
+/** The real path of a file (symlinks resolved), or of its folder + name when it does not exist yet. */
+function realpathOrSelf(file: string): string {
+  const abs = path.resolve(file);
+  try {
+    return realpathSync(abs);
+  } catch {
+    try {
+      return path.join(realpathSync(path.dirname(abs)), path.basename(abs));
+    } catch {
+      return abs;
+    }
   }
 }
