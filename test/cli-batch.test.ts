@@ -35,6 +35,21 @@ describe('diff2s inpaint in batch mode', () => {
     expect(r.stdout.trim().split('\n').map((l) => path.basename(l))).toEqual(['a_stage1.png', 'b_stage1.png']);
   });
 
+  it('refuses two images with one stem (a.png, a.jpg) before any work: their outputs would collide', async () => {
+    const imgs = path.join(tmp.dir, 'images3'), out = path.join(tmp.dir, 'out3');
+    mkdirSync(imgs);
+    await writeRgbPng(path.join(imgs, 'a.png'), 16, 16, 1);
+    await writeRgbPng(path.join(imgs, 'a.jpg'), 16, 16, 2);
+    const mask = path.join(tmp.dir, 'mask3.png');
+    await writeRectMask(mask, 16, 16, 4, 4, 10, 10);
+    const cfg = path.join(tmp.dir, 'r.yaml');
+    writeFileSync(cfg, 'guide: { type: mean }\n');
+    const r = runCli(['inpaint', '--config', cfg, '--image', imgs, '--mask', mask, '--out', out]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^ERROR: a\.jpg and a\.png in .*images3 share the stem "a": their outputs would overwrite each other \(rename one\)$/m);
+    expect(await listFiles(out)).toEqual([]);
+  });
+
   it('one mask file applies to every image; all succeed with exit 0', async () => {
     const imgs = path.join(tmp.dir, 'images2'), out = path.join(tmp.dir, 'out2');
     mkdirSync(imgs);

@@ -65,6 +65,13 @@ export async function pairInputs(image: string, mask?: string): Promise<{ pairs:
   const batch = await isDir(image);
   const images = batch ? await listImages(image) : [image];
   if (batch && images.length === 0) throw new InputError(`no images (.png .jpg .webp .tif) in folder ${image}`, image);
+  // outputs are named by stem: two images with one stem (a.png, a.jpg) would overwrite each other's results
+  const byStem = new Map<string, string>();
+  for (const f of images) {
+    const other = byStem.get(stemOf(f));
+    if (other) throw new InputError(`${path.basename(other)} and ${path.basename(f)} in ${image} share the stem "${stemOf(f)}": their outputs would overwrite each other (rename one)`, f);
+    byStem.set(stemOf(f), f);
+  }
   if (!mask) return { pairs: images.map((f) => ({ stem: stemOf(f), image: f })), unmatched: [], batch };
   if (!(await isDir(mask))) return { pairs: images.map((f) => ({ stem: stemOf(f), image: f, mask })), unmatched: [], batch };
   const { matched, unmatched } = matchMasksByStem(images, await listImages(mask));

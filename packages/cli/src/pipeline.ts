@@ -237,6 +237,7 @@ async function runPipeline(x: RunContext): Promise<PipelineRunResult> {
   } finally {
     if (guide !== x.guide) await guide.dispose?.();
   }
+  assertFinite(s1.stage1, `guide "${guide.name}"`);
   const back = (t: Tensor4) => (t.c === inC ? t : toChannels(t, inC));
   await req.onStage1?.(back(s1.stage1));
   const timings = { guideMs: s1.timings.guideMs, fitMs, refinerMs: 0, stepMs: [] as number[] };
@@ -291,6 +292,7 @@ async function runPipeline(x: RunContext): Promise<PipelineRunResult> {
     },
   });
   timings.refinerMs = performance.now() - tr;
+  assertFinite(stage2, 'the refiner (its model)');
   let final = stage2;
   let guard: GuardVerdict[] | undefined;
   if (cfg.refiner!.guard) {
@@ -310,7 +312,15 @@ async function runPipeline(x: RunContext): Promise<PipelineRunResult> {
   return out;
 }
 
+/** NaN or ±Inf never reaches a file: one clear error naming the stage that produced it. */
+function assertFinite(t: Tensor4, what: string): void {
+  for (let k = 0; k < t.size; k++) {
+    if (!Number.isFinite(t.data[k])) throw new Error(`${what} produced ${t.data[k]} (at value ${k} of ${t.size}): nothing was written`);
+  }
+}
+
 function check(result: Tensor4, image: Tensor4, mask: Tensor4): void {
+  assertFinite(result, 'the pipeline');
   const bad = knownPixelViolations(result, image, mask);
   if (bad) throw new Error(`internal error: ${bad} known pixels changed (the output would violate the known-pixel invariant)`);
 }

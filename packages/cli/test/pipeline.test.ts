@@ -6,6 +6,7 @@
 import { existsSync, promises as fs, readFileSync } from 'fs';
 import * as path from 'path';
 import YAML from 'yaml';
+import { z } from 'zod';
 import { InputError, Tensor4, knownPixelViolations, loadMask, readImage, writeImage } from '@diff2s/core';
 import { NativeUNet, saveModel } from '@diff2s/engine';
 import { PipelineStudioBackend, cliContainer, createPipeline } from '../src';
@@ -184,5 +185,26 @@ describe('createPipeline', () => {
     }
     expect(interiorChanged).toBe(0);
     expect(bandChanged).toBeGreaterThan(0);
+  });
+
+  it('NaN from a guide stops the run with one clear error instead of reaching a file', async () => {
+    const c = cliContainer();
+    c.guides.register({
+      name: 'nan-guide',
+      description: 'writes NaN into the hole (test only)',
+      configSchema: z.object({}).strict(),
+      create: () => ({
+        name: 'nan-guide',
+        sizes: { min: 1, max: 4096, multiple: 1, fullMask: true },
+        inpaint: async (img: Tensor4, m: Tensor4) => {
+          const out = img.clone();
+          for (let k = 0; k < m.size; k++) if (m.data[k] === 1) out.data[k] = NaN;
+          return out;
+        },
+      }),
+    });
+    const p = await createPipeline({ guide: { type: 'nan-guide' } }, { container: c });
+    await expect(p.run({ image, mask })).rejects.toThrow(/^guide "nan-guide" produced NaN \(at value \d+ of \d+\): nothing was written$/);
+    await p.dispose();
   });
 });

@@ -2,10 +2,10 @@
  * Training on the image being inpainted (issue 18): crops may cover the user's hole, but its pixels are never an
  * input or a target; multi-scale crops; the refiner-only noise range (tMax); the time budget; the warm start.
  */
-import { readFileSync } from 'fs';
+import { existsSync, readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import { Rng, Tensor4, createContainer } from '@diff2s/core';
-import { TrainingData, makeBatch, noiseLevelFor, resolveUNetConfig, train, type TrainConfigInput } from '@diff2s/engine';
+import { TrainingData, TrainingDivergedError, makeBatch, noiseLevelFor, readModel, resolveUNetConfig, train, type TrainConfigInput } from '@diff2s/engine';
 import { tempDir } from '../../../test/helpers/tmp';
 
 const DATA = { crop: 16, flips: true, masks: { type: 'freeform' as const } };
@@ -112,5 +112,31 @@ describe('TrainingData.fromImage', () => {
     for (let i = 0; i < w0.length; i++) max = Math.max(max, Math.abs(w0[i] - w1[i]));
     expect(max).toBeLessThan(1e-20);
     expect(JSON.parse(readFileSync(path.join(second, 'model.json'), 'utf8')).schedule).toEqual(SCHEDULE);
+  }, 60000);
+});
+
+describe('training that diverges', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  beforeAll(() => (tmp = tempDir('diff2s-diverge-')));
+  afterAll(() => tmp.cleanup());
+
+  it('stops with one clear error at a NaN loss and writes no model', async () => {
+    const { image, hole } = scene();
+    const out = path.join(tmp.dir, 'nan');
+    const err = await train(cfg(out, { steps: 50, lr: 1e12 }), { data: TrainingData.fromImage(image, hole, DATA) }).catch((e) => e);
+    expect(err).toBeInstanceOf(TrainingDivergedError);
+    expect((err as Error).message).toMatch(/^training diverged at step \d+: the loss is (NaN|Infinity|-Infinity)/);
+    expect(existsSync(path.join(out, 'model.json'))).toBe(false);
+  }, 60000);
+
+  it('weights holding NaN are refused on load, naming the parameter', async () => {
+    const { image, hole } = scene();
+    const out = path.join(tmp.dir, 'ok');
+    await train(cfg(out, { steps: 1 }), { data: TrainingData.fromImage(image, hole, DATA) });
+    const bin = path.join(out, 'weights.bin');
+    const b = readFileSync(bin);
+    b.writeFloatLE(NaN, 8);
+    writeFileSync(bin, b);
+    await expect(readModel(out)).rejects.toThrow(/parameter "[^"]+" holds NaN at index 2: the weights are corrupt/);
   }, 60000);
 });

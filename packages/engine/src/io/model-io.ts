@@ -135,6 +135,9 @@ export function decodeWeights(def: NetworkDef, manifest: WeightsManifest, bytes:
     const a = new Float32Array(n);
     if (little) a.set(new Float32Array(bytes.buffer.slice(bytes.byteOffset + e.offset, bytes.byteOffset + e.offset + 4 * n)));
     else for (let i = 0; i < n; i++) a[i] = view.getFloat32(e.offset + 4 * i, true);
+    for (let i = 0; i < n; i++) {
+      if (!Number.isFinite(a[i])) throw new ModelFileError(`${where}: parameter "${p.name}" holds ${a[i]} at index ${i}: the weights are corrupt (a diverged training run?)`);
+    }
     out.set(p.name, a);
   }
   return out;

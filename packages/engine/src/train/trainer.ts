@@ -57,10 +57,15 @@ export interface TrainResult {
   backend: string;
 }
 
-/** The 1-step schedule a regression model is saved with: ᾱ_1 ≈ 0, so sampling is one x₀ prediction from noise. */
+/** A training run whose loss became NaN or infinite (exit 1: a runtime failure, not a config error). */
+export class TrainingDivergedError extends Error {
+  override name = 'TrainingDivergedError';
+}
+
 /** The schedule a diffusion model is trained with when neither the config nor the init model names one (seed 000's). */
 export const DEFAULT_TRAIN_SCHEDULE = { type: 'linear', T: 1000, betaStart: 1e-4, betaEnd: 0.02 } as const;
 
+/** The 1-step schedule a regression model is saved with: ᾱ_1 ≈ 0, so sampling is one x₀ prediction from noise. */
 export const REGRESSION_SCHEDULE = { type: 'explicit', betas: [0.999999] } as const;
 
 function hashConfig(cfg: TrainConfig): string {
@@ -192,6 +197,10 @@ export async function train(input: TrainConfigInput | TrainConfig, options: Trai
         holeFrac = Math.max(s / batch.weight.size, 1e-6);
       }
       const loss = r.loss / holeFrac;
+      if (!Number.isFinite(loss)) {
+        // nothing is written for this step: the model folder and the checkpoint stay at the last good save
+        throw new TrainingDivergedError(`training diverged at step ${step}: the loss is ${loss} (lower train.lr); no model was written for it, the last checkpoint in ${ckptDir} is kept`);
+      }
       window.push(loss);
       if (window.length > t.logEvery) window.shift();
       const meanLoss = window.reduce((a, b) => a + b, 0) / window.length;
