@@ -143,3 +143,19 @@ describe('image I/O', () => {
     await expect(writeImage(path.join(tmp.dir, 'z.bmp'), Tensor4.full([1, 3, 4, 4], 0))).rejects.toThrow(/unknown image extension/);
   });
 });
+
+describe('grey + alpha PNGs', () => {
+  it('decode to one grey channel with their values, and the alpha channel as the mask', async () => {
+    const b = Buffer.alloc(4 * 4 * 2);
+    for (let i = 0; i < 16; i++) {
+      b[2 * i] = i * 10;
+      b[2 * i + 1] = i < 8 ? 0 : 255;
+    }
+    const png = await sharp(b, { raw: { width: 4, height: 4, channels: 2 } }).toColourspace('b-w').png().toBuffer();
+    expect((await sharp(png).metadata()).channels).toBe(2);
+    const img = await decodeImage(png, 'ga.png', { alpha: 'mask' });
+    expect(img.tensor.c).toBe(1);
+    for (let i = 0; i < 16; i++) expect(Math.round((img.tensor.data[i] + 1) * 127.5)).toBe(i * 10);
+    expect(Array.from(img.alphaMask!.data)).toEqual(Array.from({ length: 16 }, (_, i) => (i < 8 ? 1 : 0)));
+  });
+});

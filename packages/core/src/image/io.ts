@@ -78,9 +78,11 @@ export async function decodeImage(input: Uint8Array, name: string, options: Read
   const fileChannels = meta.channels ?? 3;
   const hasAlpha = !!meta.hasAlpha;
   const gray = fileChannels - (hasAlpha ? 1 : 0) === 1;
+  // grey + alpha: sharp's grey colourspaces drop the alpha channel, so it is decoded as RGBA (R = G = B = grey)
+  const greyAlpha = gray && hasAlpha;
   let pipe = sharp(input, { limitInputPixels: limit, failOn: 'warning' });
-  if (sixteen) pipe = pipe.toColourspace(gray ? 'grey16' : 'rgb16');
-  else pipe = pipe.toColourspace(gray ? 'b-w' : 'srgb');
+  if (sixteen) pipe = pipe.toColourspace(gray && !greyAlpha ? 'grey16' : 'rgb16');
+  else pipe = pipe.toColourspace(gray && !greyAlpha ? 'b-w' : 'srgb');
   let raw: { data: Buffer; info: OutputInfo };
   try {
     raw = await pipe.raw(sixteen ? { depth: 'ushort' } : undefined).toBuffer({ resolveWithObject: true });
@@ -88,7 +90,8 @@ export async function decodeImage(input: Uint8Array, name: string, options: Read
     throw new InputError(`${name} could not be decoded: ${(err as Error).message}`, name, { cause: err });
   }
   const ch = raw.info.channels;
-  const colour = hasAlpha ? ch - 1 : ch;
+  const outAlpha = hasAlpha && (ch === 2 || ch === 4);
+  const colour = greyAlpha ? 1 : outAlpha ? ch - 1 : ch;
   const hw = width * height;
   const maxv = sixteen ? 65535 : 255;
   const sample = sixteen
@@ -101,10 +104,10 @@ export async function decodeImage(input: Uint8Array, name: string, options: Read
     for (let c = 0; c < colour; c++) td[c * hw + p] = sample(p * ch + c) * scale - 1;
   }
   let alphaMask: Tensor4 | undefined;
-  if (hasAlpha && options.alpha === 'mask') {
+  if (outAlpha && options.alpha === 'mask') {
     alphaMask = new Tensor4([1, 1, height, width]);
     const half = maxv / 2;
-    for (let p = 0; p < hw; p++) alphaMask.data[p] = sample(p * ch + colour) < half ? 1 : 0;
+    for (let p = 0; p < hw; p++) alphaMask.data[p] = sample(p * ch + ch - 1) < half ? 1 : 0;
   }
   const want = options.channels ?? 'keep';
   if (want !== 'keep' && want !== colour) tensor = toChannels(tensor, want);
