@@ -2,6 +2,7 @@
  * The bad-input corpus: each broken config or image gives one clear `ERROR:` line naming the key path or file,
  * the promised exit code (2 for config/input errors), and writes no output file.
  */
+import { execFileSync } from 'child_process';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'fs';
 import * as path from 'path';
 
@@ -68,6 +69,9 @@ const CASES: Case[] = [
   { name: 'bad --mask-convention value', config: base(), args: ['--mask-convention', 'white'], stderr: /argument 'white' is invalid/, code: 2 },
   { name: 'non-integer --seed', config: base(), args: ['--seed', '1.5'], stderr: /expected an integer for --seed, got "1\.5"/, code: 2 },
   { name: 'bad --set syntax', config: base(), args: ['--set', 'refiner.tk'], stderr: /expected key\.path=value, got "refiner\.tk" \(at --set\)/, code: 2 },
+  // inputs that are no regular file: refused before reading (a device never ends, a FIFO blocks)
+  { name: 'a device as the image', config: base().replace('img.png', '/dev/zero'), stderr: /^ERROR: image \/dev\/zero is a device: expected a regular image file$/m, code: 2 },
+  { name: 'a FIFO as the mask', config: base().replace('mask.png', 'fifo.png'), setup: (d) => { execFileSync('mkfifo', [path.join(d, 'fifo.png')]); }, stderr: /^ERROR: mask .*fifo\.png is a FIFO: expected a regular image file$/m, code: 2 },
   // data loss: no output may overwrite an input (issue 20)
   { name: '--out is the input image', config: base(), args: ['--out', 'img.png'], stderr: /^ERROR: output .*img\.png is the input image .*img\.png: refusing to overwrite it/m, code: 2 },
   { name: '--out is the mask', config: base(), args: ['--out', 'mask.png'], stderr: /is the input mask .*mask\.png: refusing to overwrite it/m, code: 2 },

@@ -1,5 +1,6 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
+import { InputError } from './errors';
 
 /**
  * Write `data` to `file` atomically: a temp file in the same folder, then rename. An interrupted write never leaves
@@ -15,5 +16,33 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string): 
   } catch (err) {
     await fs.rm(tmp, { force: true });
     throw err;
+  }
+}
+
+/** Largest input file read whole (images, masks): 512 MiB; larger files are refused before any byte is read. */
+export const DEFAULT_MAX_INPUT_BYTES = 512 * 1024 * 1024;
+
+/**
+ * Read an input file whole, after checking that it is a regular file (not a device such as /dev/zero, a FIFO or a
+ * folder, which would block or never end) of at most `maxBytes`. `what` names it in errors ("image", "mask").
+ */
+export async function readInputFile(file: string, what: string, maxBytes = DEFAULT_MAX_INPUT_BYTES): Promise<Buffer> {
+  let st;
+  try {
+    st = await fs.stat(file);
+  } catch (err) {
+    throw new InputError(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, file, { cause: err });
+  }
+  if (!st.isFile()) {
+    const kind = st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
+    throw new InputError(`${what} ${file} is ${kind}: expected a regular image file`, file);
+  }
+  if (st.size > maxBytes) {
+    throw new InputError(`${what} ${file} is ${st.size} bytes, over the limit of ${maxBytes} bytes for an input file`, file);
+  }
+  try {
+    return await fs.readFile(file);
+  } catch (err) {
+    throw new InputError(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, file, { cause: err });
   }
 }

@@ -3,7 +3,7 @@ import * as path from 'path';
 import sharp from 'sharp';
 import type { Metadata, OutputInfo } from 'sharp';
 import { InputError } from '../errors';
-import { writeFileAtomic } from '../fsutil';
+import { readInputFile, writeFileAtomic } from '../fsutil';
 import { Tensor4, toChannels } from '../tensor';
 
 /** Default decompression-bomb guard: 64 megapixels. */
@@ -48,12 +48,7 @@ export interface LoadedImage {
  */
 export async function readImage(file: string, options: ReadImageOptions = {}): Promise<LoadedImage> {
   const limit = options.pixelLimit ?? DEFAULT_PIXEL_LIMIT;
-  let input: Buffer;
-  try {
-    input = await fs.readFile(file);
-  } catch (err) {
-    throw new InputError(`cannot read image ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, file, { cause: err });
-  }
+  const input = await readInputFile(file, 'image');
   return decodeImage(input, file, { ...options, pixelLimit: limit });
 }
 

@@ -1,9 +1,9 @@
 import sharp from 'sharp';
 import type { Metadata, OutputInfo } from 'sharp';
-import { promises as fs } from 'fs';
 import { InputError } from '../errors';
 import { assertBinaryMask, Tensor4 } from '../tensor';
 import { DEFAULT_PIXEL_LIMIT } from './io';
+import { readInputFile } from '../fsutil';
 
 /**
  * Mask file polarity. `hole-white` (default): white = hole. `known-white`: white = known (RePaint, MAT masks).
@@ -28,12 +28,7 @@ export interface LoadMaskOptions {
  * how many were thresholded.
  */
 export async function loadMask(file: string, options: LoadMaskOptions = {}): Promise<Tensor4> {
-  let input: Buffer;
-  try {
-    input = await fs.readFile(file);
-  } catch (err) {
-    throw new InputError(`cannot read mask ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, file, { cause: err });
-  }
+  const input = await readInputFile(file, 'mask');
   return decodeMask(input, file, options);
 }
 
