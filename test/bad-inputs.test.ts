@@ -72,6 +72,8 @@ const CASES: Case[] = [
   // inputs that are no regular file: refused before reading (a device never ends, a FIFO blocks)
   { name: 'a device as the image', config: base().replace('img.png', '/dev/zero'), stderr: /^ERROR: image \/dev\/zero is a device: expected a regular image file$/m, code: 2 },
   { name: 'a FIFO as the mask', config: base().replace('mask.png', 'fifo.png'), setup: (d) => { execFileSync('mkfifo', [path.join(d, 'fifo.png')]); }, stderr: /^ERROR: mask .*fifo\.png is a FIFO: expected a regular image file$/m, code: 2 },
+  { name: '--out on a pseudo file system', config: base(), args: ['--out', '/proc/diff2s-out'], stderr: /^ERROR: --out \/proc\/diff2s-out: cannot write into \/proc \(\w+\)$/m, code: 2 },
+  { name: '--out below a file', config: base(), args: ['--out', 'img.png/out'], stderr: /^ERROR: --out .*img\.png\/out: .*img\.png is not a folder$/m, code: 2 },
   // data loss: no output may overwrite an input (issue 20)
   { name: '--out is the input image', config: base(), args: ['--out', 'img.png'], stderr: /^ERROR: output .*img\.png is the input image .*img\.png: refusing to overwrite it/m, code: 2 },
   { name: '--out is the mask', config: base(), args: ['--out', 'mask.png'], stderr: /is the input mask .*mask\.png: refusing to overwrite it/m, code: 2 },

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ConfigError } from '@diff2s/core';
+import { ConfigError, assertWritableFolder } from '@diff2s/core';
 import { describeBackend, exportModelToOnnx, initEngine } from '@diff2s/engine';
 import { cliContainer } from './pipeline';
 import { infoCommand, modelInfoCommand } from './commands/info';
@@ -256,6 +256,7 @@ export function buildProgram(): Command {
     .argument('<model>', 'model folder (model.json + weights.bin + weights.json)')
     .option('-o, --out <dir>', 'output folder', 'onnx')
     .action(async (model: string, opts) => {
+      await assertWritableFolder(path.resolve(opts.out), '--out');
       const r = await exportModelToOnnx(path.resolve(model), path.resolve(opts.out));
       for (const f of Object.values(r.files)) process.stdout.write(`${f}\n`);
     });

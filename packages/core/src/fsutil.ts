@@ -46,3 +46,31 @@ export async function readInputFile(file: string, what: string, maxBytes = DEFAU
     throw new InputError(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, file, { cause: err });
   }
 }
+
+/**
+ * Check, before any work, that files can be written into `dir` (created later if missing): its nearest existing
+ * ancestor must be a folder in which a probe folder can be made. Pseudo file systems (/proc, /sys) fail here at once
+ * instead of in a recursive mkdir that never returns. `what` names the option in the error (e.g. "--out").
+ */
+export async function assertWritableFolder(dir: string, what: string): Promise<void> {
+  let probe = path.resolve(dir);
+  for (;;) {
+    try {
+      const st = await fs.stat(probe);
+      if (!st.isDirectory()) throw new InputError(`${what} ${dir}: ${probe} is not a folder`, dir);
+      break;
+    } catch (err) {
+      if (err instanceof InputError) throw err;
+      const parent = path.dirname(probe);
+      if (parent === probe) throw new InputError(`${what} ${dir}: no existing folder above it`, dir);
+      probe = parent;
+    }
+  }
+  try {
+    const t = await fs.mkdtemp(path.join(probe, '.diff2s-probe-'));
+    await fs.rmdir(t);
+  } catch (err) {
+    throw new InputError(`${what} ${dir}: cannot write into ${probe} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, dir, { cause: err });
+  }
+}
+

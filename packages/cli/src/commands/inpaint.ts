@@ -2,7 +2,7 @@ import { realpathSync } from 'fs';
 import * as path from 'path';
 import YAML from 'yaml';
 import {
-  ConfigError, Diff2sContainer, InputError, applyMask, Tensor4, exitCodeFor, loadMask, readImage, writeImage,
+  ConfigError, Diff2sContainer, InputError, applyMask, assertWritableFolder, Tensor4, exitCodeFor, loadMask, readImage, writeImage,
 } from '@diff2s/core';
 import { createPipeline, type Pipeline } from '../pipeline';
 import { COLOUR_PRIOR, SHIPPED_MODELS_DIR } from '../models';
@@ -79,6 +79,8 @@ export async function inpaintCommand(flags: InpaintFlags, container: Diff2sConta
   if (!maskPath && !cfg.input.alphaAsMask) {
     throw new ConfigErrors([new ConfigError('expected a mask (set input.mask, pass --mask, or set input.alphaAsMask: true)', 'input.mask')]);
   }
+  // the output folder must be writable before any work (a pseudo file system such as /proc would hang a mkdir)
+  await assertWritableFolder(IMG_EXT.test(outSpec) && !batch ? path.dirname(outSpec) : outSpec, '--out');
   const pipeline = await createPipeline(cfg, { container, baseDir });
   const log = (m: string) => { if (!flags.quiet) process.stderr.write(`${m}\n`); };
   log(`diff2s: ${pipeline.summary}`);
