@@ -177,7 +177,8 @@ export const nearestGuideConfig = z.object({}).strict();
 /** Config of the `harmonic` guide. */
 export const harmonicGuideConfig = z
   .object({
-    iterations: z.number().int().min(1).default(2000),
+    /** SOR sweeps at most (bounded: a request cannot ask for unbounded work). */
+    iterations: z.number().int().min(1).max(20000).default(2000),
     tolerance: z.number().positive().default(1e-5),
     omega: z.number().gt(0).lt(2).default(1.8),
   })
