@@ -9,7 +9,8 @@ import { tempDir } from './helpers/tmp';
 
 function stateStep(dir: string): number {
   try {
-    return JSON.parse(readFileSync(path.join(dir, 'checkpoint', 'state.json'), 'utf8')).step;
+    // the checkpoint is the step folder its pointer names
+    return JSON.parse(readFileSync(path.join(dir, 'checkpoint', 'current.json'), 'utf8')).step;
   } catch {
     return 0;
   }
@@ -57,7 +58,7 @@ describe('diff2s train: kill -9 and --resume', () => {
     expect(after.slice(0, before.length)).toEqual(before);
     const steps = after.map((l) => Number(l.split(',')[0]));
     expect(steps).toEqual(Array.from({ length: (killedAt + 30) / 10 }, (_, i) => 10 * (i + 1)));
-    expect(existsSync(path.join(out, 'checkpoint', 'state.json'))).toBe(true);
+    expect(existsSync(path.join(out, 'checkpoint', `step-${killedAt + 30}`, 'state.json'))).toBe(true);
     void stderr;
   });
 });

@@ -97,9 +97,10 @@ describe('train', () => {
   it('EMA weights are what gets saved; bad configs name their key', async () => {
     const out = path.join(tmp.dir, 'e');
     await train(tiny(out, { steps: 4, ema: 0.5, checkpointEvery: 4 }));
-    expect((await fs.readdir(path.join(out, 'checkpoint'))).sort()).toEqual(['adam-m.bin', 'adam-v.bin', 'ema.bin', 'params.bin', 'state.json']);
-    const ema = await fs.readFile(path.join(out, 'checkpoint', 'ema.bin'));
-    const params = await fs.readFile(path.join(out, 'checkpoint', 'params.bin'));
+    expect((await fs.readdir(path.join(out, 'checkpoint'))).sort()).toEqual(['current.json', 'step-4']);
+    expect((await fs.readdir(path.join(out, 'checkpoint', 'step-4'))).sort()).toEqual(['adam-m.bin', 'adam-v.bin', 'ema.bin', 'params.bin', 'state.json']);
+    const ema = await fs.readFile(path.join(out, 'checkpoint', 'step-4', 'ema.bin'));
+    const params = await fs.readFile(path.join(out, 'checkpoint', 'step-4', 'params.bin'));
     const weights = await fs.readFile(path.join(out, 'weights.bin'));
     expect(weights.equals(ema)).toBe(true);
     expect(weights.equals(params)).toBe(false);

@@ -32,47 +32,78 @@ function bytes(a: Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
+/** The pointer file inside the checkpoint folder: names the complete step folder that is the checkpoint. */
+const POINTER = 'current.json';
+
 /**
- * Write a checkpoint folder atomically: everything goes to a temp folder beside it, which then replaces the old
- * checkpoint by renames. A kill at any moment leaves either the old or the new checkpoint, never a mix.
+ * Write a checkpoint: the new step's files go to their own folder `<dir>/step-<n>/` (state.json last, so a folder
+ * with a state is complete); then the pointer `<dir>/current.json` is replaced in one atomic rename — a kill at any
+ * moment leaves the old or the new checkpoint, never none — and only then are older step folders, temp files and
+ * leftovers of killed runs (also of the earlier layout) removed.
  */
 export async function saveCheckpoint(dir: string, state: CheckpointState, arrays: CheckpointArrays): Promise<void> {
-  const parent = path.dirname(dir);
-  await fs.mkdir(parent, { recursive: true });
-  const tmp = path.join(parent, `.${path.basename(dir)}.tmp-${process.pid}`);
-  await fs.rm(tmp, { recursive: true, force: true });
-  await fs.mkdir(tmp);
-  await fs.writeFile(path.join(tmp, FILES.params), bytes(arrays.params));
-  await fs.writeFile(path.join(tmp, FILES.m), bytes(arrays.m));
-  await fs.writeFile(path.join(tmp, FILES.v), bytes(arrays.v));
-  if (arrays.ema) await fs.writeFile(path.join(tmp, FILES.ema), bytes(arrays.ema));
-  await writeFileAtomic(path.join(tmp, FILES.state), JSON.stringify(state) + '\n');
-  const old = path.join(parent, `.${path.basename(dir)}.old-${process.pid}`);
-  let hadOld = false;
-  try {
-    await fs.rename(dir, old);
-    hadOld = true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  await fs.mkdir(dir, { recursive: true });
+  const name = `step-${state.step}`;
+  const folder = path.join(dir, name);
+  await fs.rm(folder, { recursive: true, force: true });
+  await fs.mkdir(folder);
+  await fs.writeFile(path.join(folder, FILES.params), bytes(arrays.params));
+  await fs.writeFile(path.join(folder, FILES.m), bytes(arrays.m));
+  await fs.writeFile(path.join(folder, FILES.v), bytes(arrays.v));
+  if (arrays.ema) await fs.writeFile(path.join(folder, FILES.ema), bytes(arrays.ema));
+  await writeFileAtomic(path.join(folder, FILES.state), JSON.stringify(state) + '\n');
+  await writeFileAtomic(path.join(dir, POINTER), JSON.stringify({ folder: name, step: state.step }) + '\n');
+  // clean up: every other entry of the checkpoint folder, and leftovers of the earlier two-rename layout beside it
+  for (const e of await fs.readdir(dir)) {
+    if (e === name || e === POINTER) continue;
+    await fs.rm(path.join(dir, e), { recursive: true, force: true });
   }
-  await fs.rename(tmp, dir);
-  if (hadOld) await fs.rm(old, { recursive: true, force: true });
+  const parent = path.dirname(dir), base = path.basename(dir);
+  for (const e of await fs.readdir(parent)) {
+    if (e.startsWith(`.${base}.tmp-`) || e.startsWith(`.${base}.old-`)) await fs.rm(path.join(parent, e), { recursive: true, force: true });
+  }
 }
 
-/** Read a checkpoint folder (null if there is none); sizes are checked against `size` parameters. */
-export async function loadCheckpoint(dir: string, size: number): Promise<{ state: CheckpointState; arrays: CheckpointArrays } | null> {
-  let text: string;
+async function readState(folder: string): Promise<CheckpointState | null> {
   try {
-    text = await fs.readFile(path.join(dir, FILES.state), 'utf8');
+    return JSON.parse(await fs.readFile(path.join(folder, FILES.state), 'utf8')) as CheckpointState;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
-  const state = JSON.parse(text) as CheckpointState;
-  if (state.format !== 'diff2s.checkpoint') throw new InputError(`${dir} is not a diff2s checkpoint`, dir);
+}
+
+/** The folder holding the checkpoint: the pointer's; else (a kill before the first pointer, or an older layout) the complete candidate with the most steps. */
+async function checkpointFolder(dir: string): Promise<string | null> {
+  try {
+    const p = JSON.parse(await fs.readFile(path.join(dir, POINTER), 'utf8')) as { folder: string };
+    if (typeof p.folder === 'string' && !p.folder.includes('/') && !p.folder.includes('..')) return path.join(dir, p.folder);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const candidates: string[] = [dir];
+  const list = async (d: string) => { try { return await fs.readdir(d); } catch { return []; } };
+  for (const e of await list(dir)) if (e.startsWith('step-')) candidates.push(path.join(dir, e));
+  const parent = path.dirname(dir), base = path.basename(dir);
+  for (const e of await list(parent)) if (e.startsWith(`.${base}.tmp-`) || e.startsWith(`.${base}.old-`)) candidates.push(path.join(parent, e));
+  let best: { folder: string; step: number } | null = null;
+  for (const c of candidates) {
+    const st = await readState(c);
+    if (st && st.format === 'diff2s.checkpoint' && (!best || st.step > best.step)) best = { folder: c, step: st.step };
+  }
+  return best?.folder ?? null;
+}
+
+/** Read the checkpoint (null if there is none); sizes are checked against `size` parameters. */
+export async function loadCheckpoint(dir: string, size: number): Promise<{ state: CheckpointState; arrays: CheckpointArrays } | null> {
+  const folder = await checkpointFolder(dir);
+  if (!folder) return null;
+  const state = await readState(folder);
+  if (!state) return null;
+  if (state.format !== 'diff2s.checkpoint') throw new InputError(`${folder} is not a diff2s checkpoint`, folder);
   const read = async (f: string): Promise<Float32Array> => {
-    const b = await fs.readFile(path.join(dir, f));
-    if (b.byteLength !== size * 4) throw new InputError(`checkpoint ${path.join(dir, f)} holds ${b.byteLength / 4} values, the model has ${size}`, dir);
+    const b = await fs.readFile(path.join(folder, f));
+    if (b.byteLength !== size * 4) throw new InputError(`checkpoint ${path.join(folder, f)} holds ${b.byteLength / 4} values, the model has ${size}`, folder);
     const out = new Float32Array(size);
     new Uint8Array(out.buffer).set(b);
     return out;
