@@ -26,13 +26,6 @@ export interface ResolvedModel {
   path: string;
 }
 
-/** Which engine a loaded model runs on (the engine's `engine` property; else its name's prefix). */
-export function engineOf(model: unknown): 'onnx' | 'tfjs' {
-  const m = model as { engine?: string; name?: string };
-  if (m.engine === 'onnx' || m.engine === 'tfjs') return m.engine;
-  return typeof m.name === 'string' && m.name.startsWith('onnx:') ? 'onnx' : 'tfjs';
-}
-
 /** Build a model's noise schedule from its card (`schedule: { type, ... }`). */
 export function scheduleFromCard(container: Diff2sContainer, model: { card?: { schedule?: Record<string, unknown> } }, keyPath = 'model.schedule'): NoiseSchedule {
   const sc = model.card?.schedule;
@@ -77,7 +70,7 @@ export class ModelResolver implements ModelSource {
         const cfg = format === 'native' || engine !== 'auto' ? { path: dir, engine } : { path: dir };
         const model = (await this.container.modelLoaders.create(format, cfg, ctx, keyPath)) as AnyLoadedModel;
         try {
-          return { model, schedule: scheduleFromCard(this.container, model, `${keyPath}.schedule`), engine: engineOf(model), path: dir };
+          return { model, schedule: scheduleFromCard(this.container, model, `${keyPath}.schedule`), engine: model.engine, path: dir };
         } catch (err) {
           await model.dispose();
           throw err;

@@ -29,18 +29,18 @@ export interface GuardOptions {
   patch?: number;
 }
 
-/** Mean absolute 4-neighbour step over pairs of known pixels (both outside `avoid`), averaged over channels. */
-function naturalStep(t: Tensor4, avoid: Tensor4, i: number): number {
+/** Mean absolute 4-neighbour step of one image [1,C,H,W] over pairs of pixels both outside `avoid`, averaged over channels. */
+function naturalStep(t: Tensor4, avoid: Tensor4): number {
   const { h, w } = t;
   const hw = h * w;
   let s = 0, count = 0;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const p = y * w + x;
-      if (avoid.data[i * hw + p] !== 0) continue;
+      if (avoid.data[p] !== 0) continue;
       for (const q of [x + 1 < w ? p + 1 : -1, y + 1 < h ? p + w : -1]) {
-        if (q < 0 || avoid.data[i * hw + q] !== 0) continue;
-        for (let c = 0; c < t.c; c++) s += Math.abs(t.data[t.index(i, c, 0, 0) + p] - t.data[t.index(i, c, 0, 0) + q]) / 2;
+        if (q < 0 || avoid.data[q] !== 0) continue;
+        for (let c = 0; c < t.c; c++) s += Math.abs(t.data[c * hw + p] - t.data[c * hw + q]) / 2;
         count += t.c;
       }
     }
@@ -67,7 +67,7 @@ export function judgeRefinement(stage1: Tensor4, stage2: Tensor4, mask: Tensor4,
   for (let i = 0; i < stage1.n; i++) {
     const s1 = stage1.slice(i), s2 = stage2.slice(i), m = mask.slice(i), f = far.slice(i);
     const t1 = swdRegions(s1, m, s1, f, { patch })[0], t2 = swdRegions(s2, m, s2, f, { patch })[0];
-    const nat = naturalStep(s1, near.slice(i), 0);
+    const nat = naturalStep(s1, near.slice(i));
     const j1 = Math.abs(boundaryJump(s1, m)[0] - nat), j2 = Math.abs(boundaryJump(s2, m)[0] - nat);
     const measurable = Number.isFinite(t1) && Number.isFinite(t2) && Number.isFinite(j1) && Number.isFinite(j2);
     const texOk = !measurable || t2 <= t1 * (1 + tolT);
