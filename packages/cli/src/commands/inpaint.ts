@@ -46,11 +46,25 @@ export interface InpaintSummary {
 
 const IMG_EXT = /\.(png|jpe?g|webp)$/i;
 
+/** What `diff2s inpaint` (and `diff2s batch submit`) run: the validated config, its folder, the output spec and the pairs. */
+export interface PreparedInpaint {
+  cfg: PipelineConfig;
+  /** The folder relative paths of the config resolve against. */
+  baseDir: string;
+  /** The output folder (or file, for a single image). */
+  outSpec: string;
+  pairs: InputPair[];
+  /** Images of a mask folder without a mask of their stem. */
+  unmatched: string[];
+  batch: boolean;
+  maskPath?: string;
+}
+
 /**
- * `diff2s inpaint`: guide → refiner → outputs, for one image or a folder (batch).
- * Flags override the config; flag paths resolve against the working directory, config paths against the config's folder.
+ * The flags over the config, validated; the inputs paired and the output folder checked writable (no work yet).
+ * Flag paths resolve against the working directory, config paths against the config's folder.
  */
-export async function inpaintCommand(flags: InpaintFlags, container: Diff2sContainer): Promise<InpaintSummary> {
+export async function prepareInpaint(flags: InpaintFlags): Promise<PreparedInpaint> {
   const cfgFile = flags.config ?? DEFAULT_CONFIG;
   const { value, baseDir } = await readConfigFile(cfgFile);
   const raw = structuredClone(value) as Record<string, unknown>;
@@ -81,6 +95,15 @@ export async function inpaintCommand(flags: InpaintFlags, container: Diff2sConta
   }
   // the output folder must be writable before any work (a pseudo file system such as /proc would hang a mkdir)
   await assertWritableFolder(IMG_EXT.test(outSpec) && !batch ? path.dirname(outSpec) : outSpec, '--out');
+  return { cfg, baseDir, outSpec, pairs, unmatched, batch, maskPath };
+}
+
+/**
+ * `diff2s inpaint`: guide → refiner → outputs, for one image or a folder (batch).
+ * Flags override the config; flag paths resolve against the working directory, config paths against the config's folder.
+ */
+export async function inpaintCommand(flags: InpaintFlags, container: Diff2sContainer): Promise<InpaintSummary> {
+  const { cfg, baseDir, outSpec, pairs, unmatched, batch, maskPath } = await prepareInpaint(flags);
   const pipeline = await createPipeline(cfg, { container, baseDir });
   const log = (m: string) => { if (!flags.quiet) process.stderr.write(`${m}\n`); };
   log(`diff2s: ${pipeline.summary}`);
@@ -123,7 +146,8 @@ export async function inpaintCommand(flags: InpaintFlags, container: Diff2sConta
   return summary;
 }
 
-async function runOne(
+/** One image of a run: read, check, run the pipeline, write its outputs (atomically); returns the files written. */
+export async function runOne(
   pair: InputPair,
   cfg: PipelineConfig,
   pipeline: Pipeline,
@@ -166,7 +190,8 @@ async function runOne(
       else if (e.stage === 'fit') {
         const f = e.fit;
         progress(1 + Math.round(f.fraction * fitUnits), `fitting to the image: step ${f.step}, ${Math.round(f.seconds)}/${Math.round(f.budget)} s, loss ${Number.isFinite(f.loss) ? f.loss.toFixed(4) : '-'}`);
-      } else progress(1 + fitUnits + e.step.index, `step ${e.step.index}/${e.step.total} (t=${e.step.t})`);
+      } else if (e.stage === 'validate') progress(1 + fitUnits, `guard: ${e.label}`);
+      else progress(1 + fitUnits + e.step.index, `step ${e.step.index}/${e.step.total} (t=${e.step.t})`);
     },
   });
   const fitted = res.model?.fit;
