@@ -11,6 +11,7 @@ import { trainCommand } from './commands/train';
 import { evalCommand, evalSchemaCommand } from './commands/eval';
 import { idxCommand } from './commands/idx';
 import { classifierEvalCommand, classifierTrainCommand } from './commands/classifier';
+import { addQueueCommands } from './commands/queue-cli';
 import { EXAMPLES_DIR } from './commands/inpaint';
 import { PipelineStudioBackend } from './studio-backend';
 import { startStudio } from '@diff2s/studio';
@@ -280,6 +281,8 @@ export function buildProgram(): Command {
     .action((opts) => {
       process.stdout.write(`${opts.eval ? evalSchemaCommand(cliContainer()) : schemaCommand(cliContainer())}\n`);
     });
+
+  addQueueCommands(program); // batch submit/status/retry, worker
 
   return program;
 }

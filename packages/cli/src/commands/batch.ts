@@ -1,0 +1,208 @@
+/**
+ * `diff2s batch submit | status | retry`: batch inpainting as jobs on a Redis-backed queue (BullMQ), run by
+ * `diff2s worker` processes on any machine that sees the same storage (see queue/jobs.ts for the contract).
+ * Inputs, flags and output names are the batch mode's of `diff2s inpaint`; one job per image.
+ */
+import * as path from 'path';
+import { Queue, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { ConfigError, type Diff2sContainer } from '@diff2s/core';
+import { ConfigErrors } from '../config/load';
+import { createPipeline } from '../pipeline';
+import { Progress } from '../progress';
+import { connectRedis, batchKey, QUEUE_NAME } from '../queue/connection';
+import {
+  JOB_VERSION, absolutizeConfig, jobIdOf, newBatchId, type BatchRecord, type InpaintJobData, type InpaintJobResult,
+} from '../queue/jobs';
+import { prepareInpaint, type InpaintFlags } from './inpaint';
+
+export interface SubmitFlags extends Pick<InpaintFlags, 'config' | 'image' | 'mask' | 'maskConvention' | 'seed' | 'samples' | 'concat' | 'tk' | 'fit' | 'fitEnabled' | 'keepModel' | 'set' | 'quiet'> {
+  out?: string;
+  queue: string;
+  wait?: boolean;
+  /** Attempts per job for runtime errors (bad inputs fail at once). Default 3. */
+  attempts?: number;
+  /** First retry delay in ms (exponential backoff). Default 2000. */
+  backoff?: number;
+}
+
+export interface BatchState {
+  id: string;
+  total: number;
+  done: { image: string; outputs: string[] }[];
+  failed: { image: string; error: string; attempts: number; unrecoverable: boolean }[];
+  active: { image: string; progress: number }[];
+  waiting: string[];
+  skipped: string[];
+}
+
+type AnyJob = Job<InpaintJobData, InpaintJobResult>;
+
+const IMG_EXT = /\.(png|jpe?g|webp)$/i;
+
+async function openQueue(url: string): Promise<{ redis: Redis; queue: Queue<InpaintJobData, InpaintJobResult>; close: () => Promise<void> }> {
+  const redis = await connectRedis(url, { failFast: true });
+  const queue = new Queue<InpaintJobData, InpaintJobResult>(QUEUE_NAME, { connection: redis });
+  return { redis, queue, close: async () => { await queue.close(); redis.disconnect(); } };
+}
+
+async function readBatch(redis: Redis, id: string): Promise<BatchRecord> {
+  if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new ConfigError(`"${id}" is not a batch id`);
+  const raw = await redis.get(batchKey(id));
+  if (!raw) throw new ConfigError(`no batch "${id}" on this queue`);
+  return JSON.parse(raw) as BatchRecord;
+}
+
+/** Submit one job per image; with `wait`, follow the batch to its end. Resolves to the batch id and the exit code. */
+export async function submitCommand(flags: SubmitFlags, container: Diff2sContainer): Promise<{ id: string; exitCode: number; state?: BatchState }> {
+  const { cfg, baseDir, outSpec, pairs, unmatched, maskPath, batch } = await prepareInpaint(flags);
+  if (!batch && IMG_EXT.test(outSpec)) throw new ConfigErrors([new ConfigError('expected an output folder for batch submit (outputs are named <stem>_stage2.png …)', '--out')]);
+  // the whole config is checked here (guides' and samplers' options, the model), not by the first worker
+  const check = await createPipeline(cfg, { container, baseDir });
+  await check.dispose();
+  const log = (m: string) => { if (!flags.quiet) process.stderr.write(`${m}\n`); };
+  const { redis, queue, close } = await openQueue(flags.queue);
+  try {
+    const id = newBatchId();
+    const outDir = path.resolve(outSpec);
+    const base = absolutizeConfig(cfg, baseDir);
+    base.output.dir = outDir;
+    const record: BatchRecord = {
+      id, created: new Date().toISOString(), total: pairs.length, image: base.input!.image, outDir, skipped: unmatched,
+      ...(maskPath ? { mask: maskPath } : {}),
+    };
+    const attempts = flags.attempts ?? 3;
+    const jobs = pairs.map((p, index) => {
+      const config = structuredClone(base);
+      config.input = { ...config.input!, image: p.image, ...(p.mask ? { mask: p.mask } : {}) };
+      if (!p.mask) delete config.input.mask;
+      const data: InpaintJobData = { v: JOB_VERSION, kind: 'inpaint', batchId: id, index, stem: p.stem, image: p.image, ...(p.mask ? { mask: p.mask } : {}), outDir, config };
+      return {
+        name: 'inpaint',
+        data,
+        opts: { jobId: jobIdOf(id, index), attempts, backoff: { type: 'exponential' as const, delay: flags.backoff ?? 2000 }, removeOnComplete: false, removeOnFail: false },
+      };
+    });
+    await redis.set(batchKey(id), JSON.stringify(record));
+    for (let i = 0; i < jobs.length; i += 500) await queue.addBulk(jobs.slice(i, i + 500));
+    for (const u of unmatched) log(`skipped ${u}: no mask with the same file stem in ${maskPath}`);
+    log(`batch ${id}: ${jobs.length} job(s) on ${QUEUE_NAME}`);
+    if (!flags.wait) return { id, exitCode: 0 };
+    const state = await waitForBatch(queue, record, { quiet: flags.quiet });
+    return { id, exitCode: exitCodeOf(state), state };
+  } finally {
+    await close();
+  }
+}
+
+/** The exit code of a finished batch, as the CLI's batch mode: 1 for a runtime failure, 2 for bad inputs or skipped images. */
+export function exitCodeOf(s: BatchState): number {
+  if (s.failed.some((f) => !f.unrecoverable)) return 1;
+  return s.failed.length || s.skipped.length ? 2 : 0;
+}
+
+async function jobsOf(queue: Queue<InpaintJobData, InpaintJobResult>, rec: BatchRecord, ids?: string[]): Promise<(AnyJob | undefined)[]> {
+  const all = ids ?? Array.from({ length: rec.total }, (_, i) => jobIdOf(rec.id, i));
+  return Promise.all(all.map((id) => queue.getJob(id)));
+}
+
+/** Where every job of a batch stands (states read from Redis). */
+export async function batchState(queue: Queue<InpaintJobData, InpaintJobResult>, rec: BatchRecord): Promise<BatchState> {
+  const jobs = await jobsOf(queue, rec);
+  const s: BatchState = { id: rec.id, total: rec.total, done: [], failed: [], active: [], waiting: [], skipped: rec.skipped };
+  await Promise.all(jobs.map(async (j, i) => {
+    if (!j) {
+      s.failed.push({ image: `job ${jobIdOf(rec.id, i)}`, error: 'job removed from the queue', attempts: 0, unrecoverable: true });
+      return;
+    }
+    const st = await j.getState();
+    if (st === 'completed') s.done.push({ image: j.data.image, outputs: j.returnvalue?.outputs ?? [] });
+    else if (st === 'failed') s.failed.push({ image: j.data.image, error: j.failedReason, attempts: j.attemptsMade, unrecoverable: j.attemptsMade < (j.opts.attempts ?? 1) });
+    else if (st === 'active') s.active.push({ image: j.data.image, progress: typeof j.progress === 'number' ? j.progress : 0 });
+    else s.waiting.push(j.data.image);
+  }));
+  const byName = (a: { image: string }, b: { image: string }) => (a.image < b.image ? -1 : a.image > b.image ? 1 : 0);
+  s.done.sort(byName);
+  s.failed.sort(byName);
+  s.active.sort(byName);
+  s.waiting.sort();
+  return s;
+}
+
+/**
+ * Follow a batch until no job is waiting or active: a progress bar over all jobs (finished + the running jobs'
+ * fractions, from every worker) with an ETA; each failure printed once, as the CLI prints it.
+ */
+export async function waitForBatch(queue: Queue<InpaintJobData, InpaintJobResult>, rec: BatchRecord, opts: { quiet?: boolean; pollMs?: number } = {}): Promise<BatchState> {
+  const bar = new Progress('batch', !opts.quiet);
+  const t0 = Date.now();
+  const reported = new Set<string>();
+  bar.start(rec.total * 100);
+  try {
+    for (;;) {
+      const s = await batchState(queue, rec);
+      for (const f of s.failed) {
+        if (reported.has(f.image)) continue;
+        reported.add(f.image);
+        bar.stop();
+        if (!opts.quiet) process.stderr.write(`ERROR: ${f.error} (skipped)\n`);
+      }
+      const finished = s.done.length + s.failed.length;
+      const units = finished + s.active.reduce((a, j) => a + j.progress, 0);
+      const elapsed = (Date.now() - t0) / 1000;
+      const eta = units > 0 ? Math.round((elapsed * (rec.total - units)) / units) : NaN;
+      bar.update(Math.round(units * 100), `${finished}/${rec.total} done, ${s.active.length} running, ${s.waiting.length} waiting${Number.isFinite(eta) ? `, ETA ${eta} s` : ''}`);
+      if (s.active.length === 0 && s.waiting.length === 0) {
+        bar.stop();
+        if (!opts.quiet) process.stderr.write(`done: ${s.done.length} written, ${s.failed.length} failed, ${s.skipped.length} skipped (no mask)\n`);
+        return s;
+      }
+      await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
+    }
+  } finally {
+    bar.stop();
+  }
+}
+
+/** Print a batch's state: counts, then one line per failed job with its error. */
+export function formatState(s: BatchState): string {
+  const lines = [
+    `batch ${s.id}: ${s.total} job(s): ${s.done.length} done, ${s.failed.length} failed, ${s.active.length} running, ${s.waiting.length} waiting${s.skipped.length ? `; ${s.skipped.length} skipped at submit (no mask)` : ''}`,
+  ];
+  for (const a of s.active) lines.push(`running ${a.image} (${Math.round(a.progress * 100)}%)`);
+  for (const f of s.failed) lines.push(`failed ${f.image}: ${f.error}${f.unrecoverable ? ' (bad input: not retried)' : ` (after ${f.attempts} attempts)`}`);
+  return lines.join('\n');
+}
+
+export async function statusCommand(id: string, flags: { queue: string; json?: boolean }): Promise<{ text: string; state: BatchState }> {
+  const { redis, queue, close } = await openQueue(flags.queue);
+  try {
+    const rec = await readBatch(redis, id);
+    const state = await batchState(queue, rec);
+    return { text: flags.json ? JSON.stringify(state, null, 2) : formatState(state), state };
+  } finally {
+    await close();
+  }
+}
+
+/** Put a batch's failed jobs back in the queue (fresh attempts); with `wait`, follow the batch to its end. */
+export async function retryCommand(id: string, flags: { queue: string; wait?: boolean; quiet?: boolean }): Promise<{ retried: number; exitCode: number }> {
+  const { redis, queue, close } = await openQueue(flags.queue);
+  try {
+    const rec = await readBatch(redis, id);
+    const jobs = await jobsOf(queue, rec);
+    let retried = 0;
+    for (const j of jobs) {
+      if (j && (await j.getState()) === 'failed') {
+        await j.retry('failed', { resetAttemptsMade: true });
+        retried++;
+      }
+    }
+    if (!flags.quiet) process.stderr.write(`batch ${id}: ${retried} failed job(s) back in the queue\n`);
+    if (!flags.wait) return { retried, exitCode: 0 };
+    const state = await waitForBatch(queue, rec, { quiet: flags.quiet });
+    return { retried, exitCode: exitCodeOf(state) };
+  } finally {
+    await close();
+  }
+}
