@@ -43,7 +43,16 @@ lines.push(`"vs ${BASE}": share of images where the method has a lower SWD **and
 lines.push(`with hole SSIM not lower (the acceptance test of issue 18); "not worse": SWD and boundary each ≤ ${BASE}'s.`);
 lines.push('');
 for (const set of sets) {
-  const rows = JSON.parse(fs.readFileSync(path.join(OUT, set, 'per-image.json'), 'utf8'));
+  const measured = JSON.parse(fs.readFileSync(path.join(OUT, set, 'per-image.json'), 'utf8'));
+  // a guarded run also reports its stage 2 before the guard chose (the same fit and refinement): a row of its own
+  const rows = [];
+  for (const run of [...new Set(measured.map((r) => r.run))]) {
+    const rs = measured.filter((r) => r.run === run);
+    rows.push(...rs);
+    if (rs.some((r) => r.unguarded)) {
+      rows.push(...rs.map((r) => ({ ...r, run: `${run}, before the guard`, guard: undefined, metrics: r.unguarded ?? r.metrics })));
+    }
+  }
   const summary = JSON.parse(fs.readFileSync(path.join(OUT, set, 'summary.json'), 'utf8'));
   const runs = [...new Set(rows.map((r) => r.run))];
   const base = new Map(rows.filter((r) => r.run === BASE && r.status === 'ok').map((r) => [r.image, r]));
@@ -54,6 +63,7 @@ for (const set of sets) {
   lines.push('');
   lines.push('| method | images | SSIM | PSNR | SWD | boundary | jump / ref | chroma | fit s | total s | refined (guard) | vs patch: better | not worse |');
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  const guardNotes = [];
   for (const run of runs) {
     const rs = rows.filter((r) => r.run === run && r.status === 'ok');
     const m = (k) => mean(rs.map((r) => r.metrics[k]));
@@ -68,10 +78,21 @@ for (const set of sets) {
     }
     const guarded = rs.filter((r) => r.guard);
     const refined = guarded.length ? `${guarded.filter((r) => r.guard === 'refined').length}/${guarded.length}` : '–';
+    // the guard's choice against the truth: right when it kept stage 2 that was not worse, or stage 1 where stage 2 was
+    let guardRight = 0, guardJudged = 0;
+    for (const r of guarded) {
+      const b = base.get(r.image);
+      if (!b || !r.unguarded) continue;
+      guardJudged++;
+      const fine = r.unguarded.swd_hole <= b.metrics.swd_hole && r.unguarded.boundary <= b.metrics.boundary;
+      if ((r.guard === 'refined') === fine) guardRight++;
+    }
+    if (guardJudged) guardNotes.push(`- ${run}: the guard chose right on ${guardRight}/${guardJudged} images (kept stage 2 where it was not worse than patch on SWD and boundary, stage 1 where it was).`);
     const share = (k) => (compared ? `${k}/${compared} (${Math.round((100 * k) / compared)}%)` : '–');
     lines.push(`| ${run} | ${rs.length}${rs.length < rows.filter((r) => r.run === run).length ? ` (+${rows.filter((r) => r.run === run).length - rs.length} failed)` : ''} | ${f4(m('ssim_hole'))} | ${f2(m('psnr_hole'))} | ${f4(m('swd_hole'))} | ${f4(m('boundary'))} | ${f4(m('jump'))} / ${f4(m('jump-ref'))} | ${f4(m('chroma'))} | ${f2(mean(rs.map((r) => r.fitSeconds ?? (r.fitMs ?? NaN) / 1000)))} | ${f2(mean(rs.map((r) => ((r.guideMs ?? NaN) + (r.refinerMs ?? 0)) / 1000 + (r.fitSeconds ?? (r.fitMs ?? 0) / 1000))))} | ${refined} | ${share(better)} | ${share(notWorse)} |`);
   }
   lines.push('');
+  if (guardNotes.length) lines.push(...guardNotes, '');
   // contact sheet: the eval's grid (reference | masked | each method)
   const grid = path.join(OUT, set, 'grid.png');
   if (fs.existsSync(grid)) {

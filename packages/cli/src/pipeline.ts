@@ -14,8 +14,8 @@ import {
 import { engineModule } from '@diff2s/engine';
 import { guidesModule } from '@diff2s/guides';
 import {
-  checkRefinerSampler, inpaint, judgeRefinement, refine, type GuardVerdict, type PipelineProgress as StageProgress,
-  type RefinerOptionsInput,
+  checkRefinerSampler, inpaint, judgeOnValidation, judgeRefinement, refine, validationHole, type GuardVerdict,
+  type PipelineProgress as StageProgress, type RefinerOptionsInput,
 } from '@diff2s/refiner';
 import { ConfigErrors } from './config/load';
 import { parsePipelineConfig } from './config/parse';
@@ -31,7 +31,7 @@ export function cliContainer(logger?: Logger): Diff2sContainer {
 }
 
 /** Progress of a pipeline run: the guide, the fit (when the model is fitted to the image), the refiner. */
-export type PipelineProgress = StageProgress | { stage: 'fit'; fit: FitProgress };
+export type PipelineProgress = StageProgress | { stage: 'fit'; fit: FitProgress } | { stage: 'validate'; fraction: number; label: string };
 
 export interface PipelineRunRequest {
   /** [N,C,H,W] in [-1,1], any channel count the model accepts (grey images run on a colour model, see `channels`). */
@@ -159,9 +159,9 @@ export async function createPipeline(config: unknown, options: CreatePipelineOpt
       throw new ConfigErrors([new ConfigError(`T_k = ${tk} exceeds the model's schedule length T = ${schedule.T}`, 'refiner.tk')]);
     }
     const refinerSteps = refinerCfg && sampler && schedule ? sampler.plannedSteps(tk, schedule) : 0;
-    const { enabled: _e, sampler: _s, guard: _g, guardTexture: _gt, band: _b, ...refinerOptions } = refinerCfg ?? { enabled: false, sampler: { type: 'ddpm' }, guard: false, guardTexture: 0, band: 0 };
+    const { enabled: _e, sampler: _s, guard: _g, guardMethod: _gm, guardTexture: _gt, band: _b, ...refinerOptions } = refinerCfg ?? { enabled: false, sampler: { type: 'ddpm' }, guard: false, guardMethod: 'texture', guardTexture: 0, band: 0 };
     const modelLabel = fixed ? `model ${cfg.model!.path} on ${fixed.engine}` : fit ? `model fitted to each image (${fit.seconds === 'auto' ? 'auto' : `${fit.seconds} s`} budget, from ${fit.init})` : '';
-    const summary = `guide ${guideType}` + (refinerCfg ? ` → refiner (${refinerCfg.sampler.type}, T_k ${tk}, ${modelLabel}${refinerCfg.guard ? ', guard on' : ''})` : '');
+    const summary = `guide ${guideType}` + (refinerCfg ? ` → refiner (${refinerCfg.sampler.type}, T_k ${tk}, ${modelLabel}${refinerCfg.guard ? `, guard: ${refinerCfg.guardMethod}` : ''})` : '');
     const channels: 1 | 3 | 'keep' = fixed ? (fixed.model.config.imageChannels as 1 | 3) : fit ? 3 : 'keep';
     const guideSchedule = guideFit ? await fitSchedule(container, guideFit, baseDir) : undefined;
     const run = (req: PipelineRunRequest) => runPipeline({
@@ -249,6 +249,24 @@ async function runPipeline(x: RunContext): Promise<PipelineRunResult> {
       ...(fitResult ? { model: { path: fitResult.dir, engine: fitResult.settings.engine, fit: fitResult } } : {}),
     };
   }
+  // self-validation (refiner.guardMethod validate): a held-out hole of known pixels, filled by the same guide, kept
+  // out of the fit, refined by the same model, and compared with the real pixels there
+  const guardCfg = cfg.refiner!;
+  let validation: { hole: Tensor4; union: Tensor4; stage1: Tensor4; image: Tensor4; pixels: number } | undefined;
+  if (guardCfg.guard && guardCfg.guardMethod === 'validate' && !x.guideFit && s1.image.n / samples === 1) {
+    const v = validationHole(s1.mask.slice(0));
+    if (v) {
+      const union = s1.mask.slice(0).clone();
+      for (let k = 0; k < union.size; k++) if (v.hole.data[k] !== 0) union.data[k] = 1;
+      req.onProgress?.({ stage: 'validate', fraction: 0, label: `stage 1 of a validation hole (${v.pixels} px)` });
+      const sv = await inpaint({ image: s1.image.slice(0), mask: union, guide, seed, samples: 1, signal: req.signal });
+      assertFinite(sv.stage1, `guide "${guide.name}"`);
+      timings.guideMs += sv.timings.guideMs;
+      validation = { hole: v.hole, union, stage1: sv.stage1, image: sv.image, pixels: v.pixels };
+    } else {
+      x.logger.debug('guard: no room for a validation hole beside this hole; judging by texture instead');
+    }
+  }
   let resolved = x.fixed;
   if (!resolved && fitResult) {
     // the guide's fitted model (all noise levels) serves the refiner too
@@ -257,46 +275,57 @@ async function runPipeline(x: RunContext): Promise<PipelineRunResult> {
   if (!resolved) {
     const tf = performance.now();
     if (s1.image.n / samples !== 1) throw new InputError('fitting a model takes one image per run (a batch of images: run them one at a time)');
+    // with a validation hole, the fit sees neither hole (its pixels are the truth the guard measures against)
     fitResult = await fitModel({
-      image: s1.image.slice(0), mask: s1.mask.slice(0), fill: s1.stage1.slice(0), fit: x.fit!, tk: x.tk, seed,
+      image: s1.image.slice(0), mask: validation?.union ?? s1.mask.slice(0), fill: validation?.stage1 ?? s1.stage1.slice(0), fit: x.fit!, tk: x.tk, seed,
       baseDir: x.baseDir, logger: x.logger, signal: req.signal,
       onProgress: (p) => req.onProgress?.({ stage: 'fit', fit: p }),
     });
     resolved = await x.models.resolve({ path: fitResult.dir, engine: cfg.model?.engine ?? 'auto' }, 'model', { transient: true });
     timings.fitMs += performance.now() - tf;
   }
+  const model = resolved;
+  // `band`: only the hole's border band is refined; stage 1's interior is context (pasted like known pixels)
+  const band = guardCfg.band;
+  const refineOne = (stage1: Tensor4, image: Tensor4, mask: Tensor4, stream: string, onStep?: Parameters<typeof refine>[3]['onStep']) => {
+    let refineMask = mask;
+    let refineImage = image;
+    if (band > 0) {
+      const interior = erodeMask(mask, band);
+      refineMask = mask.clone();
+      for (let k = 0; k < refineMask.size; k++) if (interior.data[k] === 1) refineMask.data[k] = 0;
+      refineImage = stage1; // the known pixels and stage 1's interior
+    }
+    return refine(stage1, refineImage, refineMask, {
+      network: model.model, schedule: model.schedule, sampler: x.sampler!, options: x.refinerOptions,
+      rng: new Rng(seed).derive(stream), signal: req.signal, onStep,
+    });
+  };
+  let verdict: GuardVerdict | undefined;
+  if (validation) {
+    const tv = performance.now();
+    const v2 = await refineOne(validation.stage1, validation.image, validation.union, 'validate', (step) => {
+      req.onProgress?.({ stage: 'validate', fraction: step.index / step.total, label: `refining the validation hole: step ${step.index}/${step.total}` });
+    });
+    assertFinite(v2, 'the refiner (its model)');
+    verdict = judgeOnValidation(validation.stage1, v2, validation.image, validation.hole, { textureTolerance: guardCfg.guardTexture });
+    timings.refinerMs += performance.now() - tv;
+  }
   const tr = performance.now();
   let last = tr;
-  // `band`: only the hole's border band is refined; stage 1's interior is context (pasted like known pixels)
-  const band = cfg.refiner!.band;
-  let refineMask = s1.mask;
-  let refineImage = s1.image;
-  if (band > 0) {
-    const interior = erodeMask(s1.mask, band);
-    refineMask = s1.mask.clone();
-    for (let k = 0; k < refineMask.size; k++) if (interior.data[k] === 1) refineMask.data[k] = 0;
-    refineImage = s1.stage1; // the known pixels and stage 1's interior
-  }
-  const stage2 = await refine(s1.stage1, refineImage, refineMask, {
-    network: resolved.model,
-    schedule: resolved.schedule,
-    sampler: x.sampler!,
-    options: x.refinerOptions,
-    rng: new Rng(seed).derive('refiner'),
-    signal: req.signal,
-    onStep: (step) => {
-      const now = performance.now();
-      timings.stepMs.push(now - last);
-      last = now;
-      req.onProgress?.({ stage: 'refiner', step });
-    },
+  const stage2 = await refineOne(s1.stage1, s1.image, s1.mask, 'refiner', (step) => {
+    const now = performance.now();
+    timings.stepMs.push(now - last);
+    last = now;
+    req.onProgress?.({ stage: 'refiner', step });
   });
-  timings.refinerMs = performance.now() - tr;
+  timings.refinerMs += performance.now() - tr;
   assertFinite(stage2, 'the refiner (its model)');
   let final = stage2;
   let guard: GuardVerdict[] | undefined;
-  if (cfg.refiner!.guard) {
-    guard = judgeRefinement(s1.stage1, stage2, s1.mask, { textureTolerance: cfg.refiner!.guardTexture });
+  if (guardCfg.guard) {
+    guard = verdict ? Array.from({ length: stage2.n }, () => verdict!)
+      : judgeRefinement(s1.stage1, stage2, s1.mask, { textureTolerance: guardCfg.guardTexture });
     final = stage2.clone();
     const per = stage2.c * stage2.h * stage2.w;
     guard.forEach((v, i) => {

@@ -186,6 +186,8 @@ export class PipelineStudioBackend implements StudioBackend {
           if (e.stage === 'guide') hooks.onProgress({ stage: 'guide', fraction: e.fraction });
           else if (e.stage === 'fit') {
             hooks.onProgress({ stage: 'fit', fraction: e.fit.fraction, step: e.fit.step, label: `step ${e.fit.step}, ${Math.round(e.fit.seconds)} / ${Math.round(e.fit.budget)} s` });
+          } else if (e.stage === 'validate') {
+            hooks.onProgress({ stage: 'fit', fraction: 1, label: `checking on a held-out region: ${e.label}` });
           } else hooks.onProgress({ stage: 'refiner', step: e.step.index, total: e.step.total, preview: e.step.x0Pred.clone() });
         },
       });

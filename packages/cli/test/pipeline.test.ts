@@ -9,6 +9,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { InputError, Tensor4, knownPixelViolations, loadMask, readImage, writeImage } from '@diff2s/core';
 import { NativeUNet, saveModel } from '@diff2s/engine';
+import { validationHole } from '@diff2s/refiner';
 import { PipelineStudioBackend, cliContainer, createPipeline } from '../src';
 import { runCli } from '../../../test/helpers/cli';
 import { writeRectMask, writeRgbPng } from '../../../test/helpers/images';
@@ -151,6 +152,38 @@ describe('createPipeline', () => {
     expect(b.model?.fit?.dir).toBe(a.model?.fit?.dir);
     expect(Buffer.from(b.final.data.buffer).equals(Buffer.from(a.final.data.buffer))).toBe(true);
     await p.dispose();
+  }, 120000);
+
+  it('the validating guard judges on a held-out hole of known pixels, which the fit never sees', async () => {
+    const cfg = {
+      seed: 1,
+      guide: { type: 'mean' },
+      model: { fit: { init: 'none', steps: 2, seconds: 600, crop: 16, batch: 2 } },
+      refiner: { tk: 4 }, // guard on, guardMethod validate: the defaults
+    };
+    const stages: string[] = [];
+    const p = await createPipeline(cfg, { container });
+    const a = await p.run({ image, mask, onProgress: (e) => { if (stages[stages.length - 1] !== e.stage) stages.push(e.stage); } });
+    expect(stages).toEqual(['guide', 'validate', 'fit', 'validate', 'refiner']);
+    const v = a.guard![0];
+    expect(v.method).toBe('validate');
+    expect(v.reason).toMatch(/validation hole/);
+    expect(Buffer.from(a.final.data.buffer).equals(Buffer.from((v.accept ? a.stage2! : a.stage1).data.buffer))).toBe(true);
+    expect(knownPixelViolations(a.final, image, mask)).toBe(0);
+    // the held-out pixels are never read by the fit: other values there give the same fitted model (from the cache)
+    const held = validationHole(mask)!.hole;
+    const other = image.clone();
+    for (let k = 0; k < held.size; k++) if (held.data[k] === 1) for (let c = 0; c < 3; c++) other.data[c * held.size + k] = -1;
+    const b = await p.run({ image: other, mask });
+    expect(b.model?.fit?.cached).toBe(true);
+    expect(b.model?.fit?.dir).toBe(a.model?.fit?.dir);
+    await p.dispose();
+    // the reference-free guard (guardMethod texture) fits on all known pixels: another model
+    const q = await createPipeline({ ...cfg, refiner: { tk: 4, guardMethod: 'texture' } }, { container });
+    const c = await q.run({ image, mask });
+    await q.dispose();
+    expect(c.model?.fit?.dir).not.toBe(a.model?.fit?.dir);
+    expect(c.guard![0].method).toBe('texture');
   }, 120000);
 
   it('a diffusion guide on a model fitted to the image (all noise levels), reused by the refiner', async () => {

@@ -1,4 +1,4 @@
-import { Tensor4, boundaryJump, dilateMask, invertMask, swdRegions } from '@diff2s/core';
+import { Tensor4, boundaryJump, dilateMask, invertMask, swd, swdRegions } from '@diff2s/core';
 
 /** What the guard measured for one image (all values on [0,1] intensities). */
 export interface GuardVerdict {
@@ -12,6 +12,11 @@ export interface GuardVerdict {
   naturalStep: number;
   /** One line: why. */
   reason: string;
+  /**
+   * How it was judged: `validate` (on a held-out validation hole against the truth: `texture` is the SWD to the truth,
+   * `seam` the distance from the truth's seam step, `naturalStep` the truth's step) or `texture` (reference-free).
+   */
+  method?: 'validate' | 'texture';
 }
 
 export interface GuardOptions {
@@ -79,7 +84,82 @@ export function judgeRefinement(stage1: Tensor4, stage2: Tensor4, mask: Tensor4,
       : accept
         ? `refined: texture ${fmt(t1)} → ${fmt(t2)}, seam ${fmt(j1)} → ${fmt(j2)}`
         : `stage 1 kept: ${!texOk ? `texture ${fmt(t1)} → ${fmt(t2)} (less like the known pixels)` : ''}${!texOk && !seamOk ? ', ' : ''}${!seamOk ? `seam ${fmt(j1)} → ${fmt(j2)} (stronger than the image's own step ${fmt(nat)})` : ''}`;
-    out.push({ accept, texture: [t1, t2], seam: [j1, j2], naturalStep: nat, reason });
+    out.push({ accept, texture: [t1, t2], seam: [j1, j2], naturalStep: nat, reason, method: 'texture' });
   }
   return out;
+}
+
+/** A held-out region of the known pixels for {@link judgeOnValidation}, and what it was made from. */
+export interface ValidationHole {
+  /** [1,1,H,W], 1 = held out: known pixels that the fit never sees and that are filled and refined as a second hole. */
+  hole: Tensor4;
+  /** How the user's hole was shifted to make it (pixels). */
+  shift: [number, number];
+  /** Held-out pixels. */
+  pixels: number;
+}
+
+/** Held-out regions smaller than this many pixels are not measured (the verdict falls back to {@link judgeRefinement}). */
+export const MIN_VALIDATION_PIXELS = 64;
+
+/**
+ * A validation hole for self-validation: the user's hole [1,1,H,W] shifted (no wrap) to the place among a fixed set of
+ * shifts (quarters of the image, every direction) where the most of it lands on known pixels that are more than
+ * `margin` pixels from the user's hole (so no patch of the measure, of radius ≤ margin − 1, reads a hole pixel). Same
+ * shape and size as the user's hole where it fits, so it is as hard to fill. Deterministic; `undefined` when fewer than
+ * {@link MIN_VALIDATION_PIXELS} pixels qualify.
+ */
+export function validationHole(mask: Tensor4, margin = 4): ValidationHole | undefined {
+  if (mask.n !== 1 || mask.c !== 1) throw new Error(`validationHole: expected a [1,1,H,W] mask, got [${mask.n},${mask.c},${mask.h},${mask.w}]`);
+  const { h, w } = mask;
+  const near = dilateMask(mask, margin);
+  const steps = [0, 1, -1, 2, -2, 3, -3];
+  let best: { dx: number; dy: number; count: number } | undefined;
+  for (const sy of steps) {
+    for (const sx of steps) {
+      if (sx === 0 && sy === 0) continue;
+      const dx = Math.round((sx * w) / 4), dy = Math.round((sy * h) / 4);
+      let count = 0;
+      for (let y = Math.max(0, dy); y < Math.min(h, h + dy); y++) {
+        for (let x = Math.max(0, dx); x < Math.min(w, w + dx); x++) {
+          if (mask.data[(y - dy) * w + (x - dx)] !== 0 && near.data[y * w + x] === 0) count++;
+        }
+      }
+      if (!best || count > best.count) best = { dx, dy, count };
+    }
+  }
+  if (!best || best.count < MIN_VALIDATION_PIXELS) return undefined;
+  const hole = new Tensor4([1, 1, h, w]);
+  const { dx, dy } = best;
+  for (let y = Math.max(0, dy); y < Math.min(h, h + dy); y++) {
+    for (let x = Math.max(0, dx); x < Math.min(w, w + dx); x++) {
+      if (mask.data[(y - dy) * w + (x - dx)] !== 0 && near.data[y * w + x] === 0) hole.data[y * w + x] = 1;
+    }
+  }
+  return { hole, shift: [dx, dy], pixels: best.count };
+}
+
+/**
+ * "Never worse than stage 1", measured where the truth is known: stage 1 and stage 2 of a *validation* hole (known
+ * pixels held out of the fit, filled by the same guide and refined by the same model, see {@link validationHole}) are
+ * compared with the image's real pixels there, by the evaluation's own measures: the hole's patch SWD against the
+ * truth's and the seam step's distance from the truth's. Stage 2 is accepted when neither is worse (SWD within the
+ * relative `textureTolerance`, seam within `seamTolerance`). One verdict, for the image (every sample follows it).
+ */
+export function judgeOnValidation(stage1: Tensor4, stage2: Tensor4, truth: Tensor4, hole: Tensor4, options: GuardOptions = {}): GuardVerdict {
+  const tolT = options.textureTolerance ?? 0.02;
+  const tolS = options.seamTolerance ?? 0.003;
+  const side = Math.min(truth.h, truth.w);
+  const patch = Math.min(options.patch ?? 7, side % 2 === 1 ? side : side - 1);
+  const t1 = swd(stage1, truth, hole, { patch })[0], t2 = swd(stage2, truth, hole, { patch })[0];
+  const ref = boundaryJump(truth, hole)[0];
+  const j1 = Math.abs(boundaryJump(stage1, hole)[0] - ref), j2 = Math.abs(boundaryJump(stage2, hole)[0] - ref);
+  const measurable = [t1, t2, j1, j2].every(Number.isFinite);
+  const texOk = !measurable || t2 <= t1 * (1 + tolT);
+  const seamOk = !measurable || j2 <= j1 + tolS;
+  const accept = measurable && texOk && seamOk;
+  const fmt = (v: number) => v.toFixed(4);
+  const measured = `on the validation hole: SWD to the truth ${fmt(t1)} → ${fmt(t2)}, seam ${fmt(j1)} → ${fmt(j2)}`;
+  const reason = !measurable ? 'validation hole not measurable: stage 1 kept' : accept ? `refined: ${measured}` : `stage 1 kept: ${measured}`;
+  return { accept, texture: [t1, t2], seam: [j1, j2], naturalStep: ref, reason, method: 'validate' };
 }

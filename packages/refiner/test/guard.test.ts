@@ -1,6 +1,6 @@
 /** The guard ("never worse than stage 1", measured without a reference) on a texture with a square hole. */
 import { Rng, Tensor4 } from '@diff2s/core';
-import { judgeRefinement } from '@diff2s/refiner';
+import { MIN_VALIDATION_PIXELS, judgeOnValidation, judgeRefinement, validationHole } from '@diff2s/refiner';
 
 const S = 48;
 function texture(seed: number): Tensor4 {
@@ -53,5 +53,67 @@ describe('judgeRefinement', () => {
     m2.data.set(hole.data, hole.size);
     const out = judgeRefinement(two, two, m2);
     expect(out.map((v) => v.accept)).toEqual([true, true]);
+  });
+});
+
+describe('validationHole', () => {
+  it('is the hole shifted onto known pixels, at least the margin away from the hole, same size where it fits', () => {
+    const v = validationHole(hole)!;
+    expect(v).toBeDefined();
+    const { h, w } = hole;
+    let count = 0;
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+      if (v.hole.data[y * w + x] !== 1) continue;
+      count++;
+      // the shifted source pixel is a hole pixel
+      expect(hole.data[(y - v.shift[1]) * w + (x - v.shift[0])]).toBe(1);
+      // and no hole pixel lies within 4 pixels
+      for (let dy = -4; dy <= 4; dy++) for (let dx = -4; dx <= 4; dx++) {
+        const yy = y + dy, xx = x + dx;
+        if (yy >= 0 && yy < h && xx >= 0 && xx < w) expect(hole.data[yy * w + xx]).toBe(0);
+      }
+    }
+    expect(count).toBe(v.pixels);
+    // a 16² hole at (16,16) in a 48² image: shifted by a quarter diagonally, minus its 4-pixel neighbourhood's 8² corner
+    expect(v.shift.map(Math.abs)).toEqual([12, 12]);
+    expect(v.pixels).toBe(16 * 16 - 8 * 8);
+    expect(validationHole(hole)!.shift).toEqual(v.shift); // deterministic
+  });
+
+  it('is undefined when no shift leaves enough known pixels (a hole over most of the image)', () => {
+    const big = Tensor4.full([1, 1, S, S], 1);
+    for (let x = 0; x < S; x++) big.data[x] = 0; // one known row
+    expect(validationHole(big)).toBeUndefined();
+    expect(MIN_VALIDATION_PIXELS).toBeGreaterThan(0);
+  });
+});
+
+describe('judgeOnValidation', () => {
+  const truth = texture(1);
+  const v = validationHole(hole)!;
+  /** truth with the validation hole replaced. */
+  const fillV = (fill: Tensor4 | number) => {
+    const out = truth.clone();
+    for (let c = 0; c < 3; c++) for (let p = 0; p < S * S; p++) {
+      if (v.hole.data[p] === 1) out.data[c * S * S + p] = typeof fill === 'number' ? fill : fill.data[c * S * S + p];
+    }
+    return out;
+  };
+  const good = fillV(texture(2)), flat = fillV(0.1);
+
+  it('keeps stage 1 when stage 2 is further from the truth there, and says so', () => {
+    const r = judgeOnValidation(good, flat, truth, v.hole);
+    expect(r.accept).toBe(false);
+    expect(r.method).toBe('validate');
+    expect(r.texture[1]).toBeGreaterThan(r.texture[0]);
+    expect(r.reason).toMatch(/^stage 1 kept: on the validation hole/);
+  });
+
+  it('accepts stage 2 when it is closer to the truth (the truth itself: SWD 0, seam as the truth\'s)', () => {
+    const r = judgeOnValidation(flat, truth, truth, v.hole);
+    expect(r.accept).toBe(true);
+    expect(r.texture[1]).toBeCloseTo(0, 6);
+    expect(r.seam[1]).toBeCloseTo(0, 6);
+    expect(r.reason).toMatch(/^refined:/);
   });
 });

@@ -257,6 +257,9 @@ export async function evalCommand(flags: EvalFlags, container: Diff2sContainer):
             row.knownPixelViolations = knownPixelViolations(final, input, s.mask);
             const tm = performance.now();
             row.metrics = measure(final, input, s.mask, columns, { stem: stemOf(item.image), classifiers });
+            if (res.guard && res.stage2) {
+              row.unguarded = measure(quantizeTensor8(res.stage2.slice(0)), input, s.mask, columns, { stem: stemOf(item.image), classifiers });
+            }
             row.metricsMs = performance.now() - tm;
             if (config.saveResults) {
               row.result = path.join('results', run.slug, `${item.id}.png`).split(path.sep).join('/');

@@ -94,6 +94,15 @@ export const RefinerConfig = RefinerOptions.extend({
    * measures, reported in the run's log and result).
    */
   guard: z.boolean().default(true),
+  /**
+   * How the guard judges: `validate` (default) holds out a region of known pixels shaped like the hole (never seen by
+   * the fit), fills and refines it as a second hole, and keeps stage 2 only when its fill there is no further from the
+   * real pixels than stage 1's (patch SWD and seam, as the evaluation measures them); costs one more guide run and
+   * refinement. `texture`: reference-free, the hole's patches against the known region's (cheaper, less reliable).
+   * Falls back to `texture` when no validation region fits (a hole covering most of the image) or the guide fits
+   * its own model.
+   */
+  guardMethod: z.enum(['validate', 'texture']).default('validate'),
   /** The guard's texture tolerance: how much less like the known region (relative patch SWD) stage 2 may be. */
   guardTexture: z.number().min(0).max(100).default(0.02),
   /**

@@ -28,6 +28,8 @@ export interface ImageRow {
   totalMs?: number;
   /** With the refiner's guard: `refined` (stage 2 kept) or `stage1` (stage 1 kept). */
   guard?: 'refined' | 'stage1';
+  /** With the guard: the metrics of stage 2 as the refiner produced it (before the guard chose), same keys as `metrics`. */
+  unguarded?: Record<string, number>;
   metricsMs?: number;
   /** Refiner steps run. */
   steps?: number;
