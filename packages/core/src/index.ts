@@ -16,6 +16,7 @@ export * from './sampler';
 export * from './guide';
 export * from './samplers';
 export * from './image/io';
+export * from './image/icc';
 export * from './image/mask';
 export * from './image/idx';
 export * from './image/labels';

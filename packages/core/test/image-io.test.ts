@@ -159,3 +159,50 @@ describe('grey + alpha PNGs', () => {
     expect(Array.from(img.alphaMask!.data)).toEqual(Array.from({ length: 16 }, (_, i) => (i < 8 ? 1 : 0)));
   });
 });
+
+describe('EXIF orientation and ICC profiles', () => {
+  const w = 12, h = 8;
+  const buf = Buffer.alloc(w * h * 3);
+  for (let i = 0; i < buf.length; i++) buf[i] = (i * 37) % 256;
+  const raw = () => sharp(buf, { raw: { width: w, height: h, channels: 3 } });
+
+  it('a photo tagged "rotate 90° clockwise" (orientation 6) is read upright: width and height swap, pixels turned', async () => {
+    const tagged = await raw().withMetadata({ orientation: 6 }).png().toBuffer();
+    const img = await decodeImage(tagged, 'phone.png');
+    expect([img.width, img.height]).toEqual([h, w]);
+    expect(img.tensor.shape).toEqual([1, 3, w, h]);
+    // orientation 6: the stored row 0 becomes the last column, read top to bottom
+    const at = (x: number, y: number, c: number) => Math.round((img.tensor.data[c * w * h + y * h + x] + 1) * 127.5);
+    for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) expect(at(h - 1, x, c)).toBe(buf[x * 3 + c]);
+  });
+
+  it('a mask tagged with an orientation is turned the same way, so it matches the upright photo', async () => {
+    const m = Buffer.alloc(w * h);
+    m[0] = 255; // the stored top-left pixel is a hole
+    const tagged = await sharp(m, { raw: { width: w, height: h, channels: 1 } }).withMetadata({ orientation: 6 }).png().toBuffer();
+    const { decodeMask } = await import('@diff2s/core');
+    const mask = await decodeMask(tagged, 'mask.png', { expect: { width: h, height: w } });
+    expect(mask.shape).toEqual([1, 1, w, h]);
+    expect(mask.data[h - 1]).toBe(1); // top-right after the turn
+    expect(mask.data.reduce((s, v) => s + v, 0)).toBe(1);
+  });
+
+  it('an ICC-tagged (Display P3) PNG reads as its stored values, and writing with its profile keeps both', async () => {
+    const p3 = await raw().withIccProfile('p3').png().toBuffer();
+    const stored = await sharp(p3, { ignoreIcc: true }).raw().toBuffer();
+    const img = await decodeImage(p3, 'p3.png');
+    expect(img.icc).toBeDefined();
+    for (let p = 0; p < w * h; p++) for (let c = 0; c < 3; c++) {
+      expect(Math.round((img.tensor.data[c * w * h + p] + 1) * 127.5)).toBe(stored[p * 3 + c]);
+    }
+    const out = await encodeImage(img.tensor, 'png', { icc: img.icc });
+    const meta = await sharp(out).metadata();
+    expect(Buffer.compare(meta.icc!, img.icc!)).toBe(0);
+    const back = await decodeImage(out, 'out.png');
+    expect(Buffer.from(back.tensor.data.buffer).equals(Buffer.from(img.tensor.data.buffer))).toBe(true);
+    const jpg = await encodeImage(img.tensor, 'jpeg', { icc: img.icc });
+    expect(Buffer.compare((await sharp(jpg).metadata()).icc!, img.icc!)).toBe(0);
+    // without a profile, nothing is added
+    expect((await sharp(await encodeImage(img.tensor, 'png')).metadata()).icc).toBeUndefined();
+  });
+});

@@ -10,7 +10,9 @@ import { ConfigErrors, readConfigFile, resolvePath } from '../config/load';
 import { parsePipelineConfig, setPath } from '../config/parse';
 import type { PipelineConfig } from '../config/schema';
 import { pairInputs, InputPair } from '../inputs';
-import { Progress } from '../progress';
+import { resolveCommandLinePaths } from '../config/cli-paths';
+import { BatchProgress, Progress } from '../progress';
+import { type BatchRecord, writeBatchSummary } from '../batch-summary';
 import { sideBySide } from '../sheet';
 
 /** The repository's examples folder (the embedded default config and data live there). */
@@ -33,8 +35,14 @@ export interface InpaintFlags {
   fitEnabled?: boolean;
   /** Keep the fitted model as a model folder here. */
   keepModel?: string;
-  /** `key.path=value` overrides (value parsed as YAML: numbers, booleans, lists). */
+  /** `key.path=value` overrides (value parsed as YAML: numbers, booleans, lists); path keys resolve against the cwd. */
   set?: string[];
+  /** Stage-1 guide type (sets guide.type; the config's guide options are kept only when they are for this type). */
+  guide?: string;
+  /** The refiner's model folder (sets model.path, no fit). */
+  model?: string;
+  /** `false` (--no-refine): stage 1 only. */
+  refine?: boolean;
   quiet?: boolean;
 }
 
@@ -42,6 +50,8 @@ export interface InpaintSummary {
   done: { image: string; outputs: string[] }[];
   failed: { image: string; error: string; code: number }[];
   skipped: string[];
+  /** Batch mode: the summary files written at the end (input, outputs, status, error, seconds per input). */
+  summaryFiles?: { csv: string; json: string };
 }
 
 const IMG_EXT = /\.(png|jpe?g|webp)$/i;
@@ -76,11 +86,14 @@ export async function prepareInpaint(flags: InpaintFlags): Promise<PreparedInpai
   if (flags.samples !== undefined) setPath(raw, 'samples', flags.samples);
   if (flags.concat !== undefined) setPath(raw, 'output.concat', flags.concat);
   if (flags.tk !== undefined) setPath(raw, 'refiner.tk', flags.tk);
+  applyGuideModelFlags(raw, flags, cwd);
   applyFitFlags(raw, flags, cwd);
   for (const kv of flags.set ?? []) {
     const eq = kv.indexOf('=');
     if (eq <= 0) throw new ConfigError(`expected key.path=value, got "${kv}"`, '--set');
-    setPath(raw, kv.slice(0, eq).trim(), YAML.parse(kv.slice(eq + 1)));
+    const key = kv.slice(0, eq).trim();
+    // a path typed on the command line is relative to the current directory, not to the config's folder
+    setPath(raw, key, resolveCommandLinePaths(key, YAML.parse(kv.slice(eq + 1)), cwd));
   }
   const cfg = parsePipelineConfig(raw);
   if (!cfg.input) throw new ConfigErrors([new ConfigError('expected an input image (set input.image or pass --image)', 'input')]);
@@ -105,7 +118,9 @@ export async function prepareInpaint(flags: InpaintFlags): Promise<PreparedInpai
 export async function inpaintCommand(flags: InpaintFlags, container: Diff2sContainer): Promise<InpaintSummary> {
   const { cfg, baseDir, outSpec, pairs, unmatched, batch, maskPath } = await prepareInpaint(flags);
   const pipeline = await createPipeline(cfg, { container, baseDir });
-  const log = (m: string) => { if (!flags.quiet) process.stderr.write(`${m}\n`); };
+  // batch: a bar of images done (ETA from image times) over a bar of the current image's steps; lines go above them
+  const multi = batch ? new BatchProgress(pairs.length, !flags.quiet) : undefined;
+  const log = (m: string) => { if (!flags.quiet) { if (multi) multi.log(m); else process.stderr.write(`${m}\n`); } };
   log(`diff2s: ${pipeline.summary}`);
   const summary: InpaintSummary = { done: [], failed: [], skipped: unmatched };
   // every input of the run (all images and masks of a batch), by real path: no output may overwrite one
@@ -116,31 +131,44 @@ export async function inpaintCommand(flags: InpaintFlags, container: Diff2sConta
   }
   for (const u of unmatched) log(`skipped ${u}: no mask with the same file stem in ${maskPath}`);
   const steps = pipeline.refinerSteps;
-  const bar = new Progress(batch ? 'images' : 'inpaint', !flags.quiet);
   // progress units per image: the guide 1, a fit 100 (by its fraction of the budget), each refiner step 1
   const fitUnits = pipeline.fits ? 100 : 0;
   const unitsPerImage = 1 + fitUnits + steps;
-  bar.start(pairs.length * unitsPerImage);
+  const single = batch ? undefined : new Progress('inpaint', !flags.quiet);
+  single?.start(unitsPerImage);
+  const records: BatchRecord[] = [];
   const singleFile = !batch && IMG_EXT.test(outSpec) && cfg.samples === 1;
   try {
     for (let i = 0; i < pairs.length; i++) {
       const pair = pairs[i];
-      const base = i * unitsPerImage;
+      const t0 = performance.now();
+      const seconds = () => (performance.now() - t0) / 1000;
+      multi?.startImage(path.basename(pair.image), unitsPerImage);
+      const onUnits = (k: number, info: string) => (multi ? multi.step(k, info) : single!.update(k, info));
       try {
-        const outputs = await runOne(pair, cfg, pipeline, outSpec, singleFile, fitUnits, (k, info) => bar.update(base + k, `${i + 1}/${pairs.length} ${info}`), log, inputFiles);
+        const outputs = await runOne(pair, cfg, pipeline, outSpec, singleFile, fitUnits, onUnits, log, inputFiles);
         summary.done.push({ image: pair.image, outputs });
+        records.push({ input: pair.image, mask: pair.mask, outputs, status: 'ok', seconds: seconds() });
+        multi?.endImage('ok', seconds());
       } catch (err) {
         if (!batch || err instanceof ConfigErrors) throw err;
         const msg = err instanceof Error ? err.message : String(err);
         summary.failed.push({ image: pair.image, error: msg, code: exitCodeFor(err) });
-        bar.stop();
+        records.push({ input: pair.image, mask: pair.mask, outputs: [], status: 'failed', error: msg, seconds: seconds() });
         log(`ERROR: ${msg} (skipped)`);
+        multi?.endImage('failed', seconds());
       }
-      bar.update((i + 1) * unitsPerImage, `${i + 1}/${pairs.length}`);
     }
   } finally {
-    bar.stop();
+    single?.stop();
+    multi?.stop();
     await pipeline.dispose();
+  }
+  if (batch) {
+    for (const u of unmatched) records.push({ input: u, outputs: [], status: 'skipped', error: `no mask with the same file stem in ${maskPath}`, seconds: 0 });
+    const files = await writeBatchSummary(outSpec, records);
+    summary.summaryFiles = files;
+    log(`summary: ${files.csv}, ${files.json}`);
   }
   if (batch) log(`done: ${summary.done.length} written, ${summary.failed.length} failed, ${summary.skipped.length} skipped (no mask)`);
   return summary;
@@ -169,6 +197,7 @@ export async function runOne(
       convention: input.maskConvention,
       expect: { width: img.width, height: img.height },
       resize: input.resizeMask,
+      resizeHint: 'set input.resizeMask: true (or pass --set input.resizeMask=true)',
       onWarning: (w) => process.stderr.write(`${w}\n`),
     });
   } else {
@@ -178,6 +207,11 @@ export async function runOne(
   let holes = 0;
   for (let k = 0; k < mask.size; k++) holes += mask.data[k];
   if (holes === 0) throw new InputError(`mask ${pair.mask ?? pair.image} has no hole (all pixels known): nothing to inpaint`, pair.mask ?? pair.image);
+  // a mask of the other convention inverts the job: the real pixels become the hole, silently
+  if (pair.mask && holes < mask.size) {
+    const w = holeShareWarning(pair.mask, holes / mask.size, input.maskConvention);
+    if (w) process.stderr.write(`${w}\n`);
+  }
   const sz = pipeline.guide.sizes;
   if (holes === mask.size && !sz.fullMask) {
     throw new InputError(`mask ${pair.mask ?? pair.image} covers the whole image: guide "${pipeline.guide.name}" needs known pixels`, pair.mask ?? pair.image);
@@ -227,10 +261,51 @@ export async function runOne(
     if (input) throw new InputError(`output ${f} is the input ${input.kind} ${input.file}: refusing to overwrite it (choose another --out)`, f);
   }
   for (const [f, t] of all) {
-    await writeImage(f, t, { format: /\.png$/i.test(f) ? 'png' : cfg.output.format });
+    await writeImage(f, t, { format: /\.png$/i.test(f) ? 'png' : cfg.output.format, ...(img.icc ? { icc: img.icc } : {}) });
     outputs.push(f);
   }
   return outputs;
+}
+
+/** Above this share of hole pixels a mask file gets a warning: it may be of the other convention. */
+export const HOLE_SHARE_WARNING = 0.5;
+
+/**
+ * The warning for a mask whose hole covers most of the image (more than {@link HOLE_SHARE_WARNING}): with the other
+ * convention (white = known) the real pixels would be replaced. Names the flag that flips it; undefined below.
+ */
+export function holeShareWarning(maskFile: string, share: number, convention: 'hole-white' | 'known-white'): string | undefined {
+  if (!(share > HOLE_SHARE_WARNING)) return undefined;
+  const holeColour = convention === 'hole-white' ? 'white' : 'black';
+  const other = convention === 'hole-white' ? 'known-white' : 'hole-white';
+  return `warning: mask ${maskFile} marks ${(100 * share).toFixed(1)}% of the image as the hole (${holeColour} = hole, ` +
+    `--mask-convention ${convention}); if ${holeColour} marks the pixels to keep, pass --mask-convention ${other} ` +
+    `(input.maskConvention: ${other})`;
+}
+
+/**
+ * `--guide TYPE` (the config's guide options kept only for the same type), `--model DIR` (a model folder: no fit; adds
+ * a refiner with its defaults to a config without one) and `--no-refine` (stage 1 only).
+ */
+export function applyGuideModelFlags(raw: Record<string, unknown>, flags: Pick<InpaintFlags, 'guide' | 'model' | 'refine' | 'fit' | 'keepModel' | 'tk'>, cwd: string): void {
+  if (flags.guide !== undefined) {
+    const g = raw.guide;
+    const same = g !== null && typeof g === 'object' && ((g as { type?: unknown }).type ?? 'patch') === flags.guide;
+    raw.guide = same ? { ...(g as Record<string, unknown>), type: flags.guide } : { type: flags.guide };
+  }
+  if (flags.refine === false) {
+    const other = flags.model !== undefined ? '--model' : flags.fit !== undefined ? '--fit' : flags.keepModel !== undefined ? '--keep-model' : flags.tk !== undefined ? '--tk' : undefined;
+    if (other) throw new ConfigError(`--no-refine and ${other} contradict each other (${other} sets the refiner)`, '--no-refine');
+    setPath(raw, 'refiner.enabled', false);
+  }
+  if (flags.model !== undefined) {
+    if (flags.fit !== undefined || flags.keepModel !== undefined) {
+      throw new ConfigError(`--model and ${flags.fit !== undefined ? '--fit' : '--keep-model'} contradict each other (a model folder is used as it is, not fitted)`, '--model');
+    }
+    const { fit: _fit, ...model } = (raw.model ?? {}) as Record<string, unknown>;
+    raw.model = { ...model, path: path.resolve(cwd, flags.model) };
+    if (raw.refiner === undefined || raw.refiner === null) raw.refiner = {};
+  }
 }
 
 /**

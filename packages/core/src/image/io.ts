@@ -5,6 +5,7 @@ import type { Metadata, OutputInfo } from 'sharp';
 import { InputError } from '../errors';
 import { readInputFile, writeFileAtomic } from '../fsutil';
 import { Tensor4, toChannels } from '../tensor';
+import { jpegWithIcc, pngWithIcc } from './icc';
 
 /** Default decompression-bomb guard: 64 megapixels. */
 export const DEFAULT_PIXEL_LIMIT = 64 * 1024 * 1024;
@@ -39,6 +40,11 @@ export interface LoadedImage {
   alphaMask?: Tensor4;
   /** The file's format (png, jpeg, webp, tiff, …). */
   format: string;
+  /**
+   * The file's embedded ICC profile, when it has one. The tensor holds the file's values as stored (not converted to
+   * sRGB, which would change known pixels); pass it to {@link writeImage} (`icc`) so outputs mean the same colours.
+   */
+  icc?: Buffer;
 }
 
 /**
@@ -61,7 +67,10 @@ export async function decodeImage(input: Uint8Array, name: string, options: Read
   } catch (err) {
     throw new InputError(`${name} is not a readable image (${(err as Error).message})`, name, { cause: err });
   }
-  const width = meta.width ?? 0, height = meta.height ?? 0;
+  // EXIF orientation (phone photos): pixels are turned upright on read, so the image is the one a person sees and a
+  // mask drawn on it as displayed matches; outputs are written upright, without the tag
+  const turned = (meta.orientation ?? 1) >= 5; // 5–8: a quarter turn, width and height swap
+  const width = (turned ? meta.height : meta.width) ?? 0, height = (turned ? meta.width : meta.height) ?? 0;
   if (!width || !height) throw new InputError(`${name} has no pixel size in its header`, name);
   if (width * height > limit) {
     throw new InputError(
@@ -75,7 +84,8 @@ export async function decodeImage(input: Uint8Array, name: string, options: Read
   const gray = fileChannels - (hasAlpha ? 1 : 0) === 1;
   // grey + alpha: sharp's grey colourspaces drop the alpha channel, so it is decoded as RGBA (R = G = B = grey)
   const greyAlpha = gray && hasAlpha;
-  let pipe = sharp(input, { limitInputPixels: limit, failOn: 'warning' });
+  // an ICC profile is kept aside, not applied: the values stay the file's (see ./icc.ts)
+  let pipe = sharp(input, { limitInputPixels: limit, failOn: 'warning', ignoreIcc: true }).rotate();
   if (sixteen) pipe = pipe.toColourspace(gray && !greyAlpha ? 'grey16' : 'rgb16');
   else pipe = pipe.toColourspace(gray && !greyAlpha ? 'b-w' : 'srgb');
   let raw: { data: Buffer; info: OutputInfo };
@@ -106,7 +116,10 @@ export async function decodeImage(input: Uint8Array, name: string, options: Read
   }
   const want = options.channels ?? 'keep';
   if (want !== 'keep' && want !== colour) tensor = toChannels(tensor, want);
-  return { tensor, width, height, bitDepth: sixteen ? 16 : 8, fileChannels, hasAlpha, alphaMask, format: meta.format ?? 'unknown' };
+  return {
+    tensor, width, height, bitDepth: sixteen ? 16 : 8, fileChannels, hasAlpha, alphaMask, format: meta.format ?? 'unknown',
+    ...(meta.icc ? { icc: meta.icc } : {}),
+  };
 }
 
 /** Quantize one [-1,1] value to 8 bits: round((x + 1)·127.5), clamped. */
@@ -131,6 +144,8 @@ export interface WriteImageOptions {
   quality?: number;
   /** Which image of the batch (default 0). */
   index?: number;
+  /** An ICC profile to embed unchanged (the input's, {@link LoadedImage.icc}): PNG and JPEG; WebP carries none. */
+  icc?: Uint8Array;
 }
 
 /** Encode image `index` of a [N, C, H, W] tensor (C = 1, 3 or 4) in [-1, 1] to 8-bit bytes. */
@@ -147,10 +162,14 @@ export async function encodeImage(t: Tensor4, format: ImageFormat, options: Writ
   if (c === 1) img = img.toColourspace('b-w'); // otherwise sharp writes gray as RGB
   const q = options.quality ?? 95;
   switch (format) {
-    case 'png':
-      return img.png({ compressionLevel: 6 }).toBuffer();
-    case 'jpeg':
-      return img.jpeg({ quality: q }).toBuffer();
+    case 'png': {
+      const png = await img.png({ compressionLevel: 6 }).toBuffer();
+      return options.icc ? pngWithIcc(png, options.icc) : png;
+    }
+    case 'jpeg': {
+      const jpg = await img.jpeg({ quality: q }).toBuffer();
+      return options.icc ? jpegWithIcc(jpg, options.icc) : jpg;
+    }
     case 'webp':
       return img.webp(q >= 100 ? { lossless: true } : { quality: q }).toBuffer();
   }

@@ -17,6 +17,11 @@ export interface LoadMaskOptions {
   expect?: { width: number; height: number };
   /** Resize (nearest neighbour) to `expect` instead of refusing a different size. Default false. */
   resize?: boolean;
+  /**
+   * How the size-mismatch error tells the user to allow resizing, in their terms (a CLI names its config key).
+   * Default: `pass resize: true`.
+   */
+  resizeHint?: string;
   /** Called with a warning message (non-binary mask thresholded). Default: console.warn. */
   onWarning?: (message: string) => void;
   pixelLimit?: number;
@@ -41,16 +46,18 @@ export async function decodeMask(input: Uint8Array, name: string, options: LoadM
   } catch (err) {
     throw new InputError(`mask ${name} is not a readable image (${(err as Error).message})`, name, { cause: err });
   }
-  const w0 = meta.width ?? 0, h0 = meta.height ?? 0;
+  // EXIF orientation is applied, as for images (a mask drawn on a photo as displayed)
+  const turned = (meta.orientation ?? 1) >= 5;
+  const w0 = (turned ? meta.height : meta.width) ?? 0, h0 = (turned ? meta.width : meta.height) ?? 0;
   if (w0 * h0 > limit) throw new InputError(`mask ${name} is ${w0}x${h0}, over the pixel limit of ${limit}`, name);
   const exp = options.expect;
   if (exp && (exp.width !== w0 || exp.height !== h0) && !options.resize) {
     throw new InputError(
-      `mask ${name} is ${w0}x${h0} but the image is ${exp.width}x${exp.height} (pass resize to scale it, nearest neighbour)`,
+      `mask ${name} is ${w0}x${h0} but the image is ${exp.width}x${exp.height} (${options.resizeHint ?? 'pass resize: true'} to scale it, nearest neighbour)`,
       name,
     );
   }
-  let pipe = sharp(input, { limitInputPixels: limit, failOn: 'warning' }).removeAlpha().greyscale();
+  let pipe = sharp(input, { limitInputPixels: limit, failOn: 'warning' }).rotate().removeAlpha().greyscale();
   if (exp && (exp.width !== w0 || exp.height !== h0)) {
     pipe = pipe.resize(exp.width, exp.height, { kernel: 'nearest', fit: 'fill' });
   }
