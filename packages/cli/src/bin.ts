@@ -18,6 +18,7 @@ import { startStudio } from '@diff2s/studio';
 import * as path from 'path';
 import { reportError } from './errors';
 import { Progress } from './progress';
+import { VERSION } from './version';
 
 function int(name: string) {
   return (v: string): number => {
@@ -39,6 +40,7 @@ function num(name: string) {
 export function buildProgram(): Command {
   const program = new Command('diff2s')
     .description('two-stage image inpainting: a guide fills the hole, the Diff-2sIR refiner makes it agree with the known pixels')
+    .version(VERSION, '-V, --version', 'print the version of diff2s')
     .option('--debug', 'show stack traces on errors', false)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride() // inherited by the subcommands added below: usage errors exit 2, not 1
@@ -55,13 +57,21 @@ export function buildProgram(): Command {
         '$DIFF2S_CACHE_DIR, else $XDG_CACHE_HOME/diff2s, else ~/.cache/diff2s. The guard (refiner.guard) keeps stage 1 ' +
         'where refining would make the hole less like the known pixels.\n\n' +
         'Outputs: <stem>_stage1.png, <stem>_stage2.png and, with --concat, <stem>_sheet.png (input | mask | stage 1 | ' +
-        'stage 2). Batch mode: --image DIR with --mask DIR (matched by file stem) or one --mask FILE for all.',
+        'stage 2). Batch mode: --image DIR with --mask DIR (matched by file stem) or one --mask FILE for all: a bar of ' +
+        'images done with an ETA, a bar of the current image\'s steps, and <out>/summary.csv + summary.json (input, ' +
+        'outputs, status, error, seconds) at the end.\n\n' +
+        'Paths: those given on the command line (--config, --image, --mask, --out, --model, --keep-model, and path ' +
+        'keys given with --set, such as --set model.path=DIR) resolve against the current directory; those written in ' +
+        'a config file resolve against the config\'s folder.',
     )
     .option('-c, --config <file>', 'pipeline config (.yaml/.yml/.json); see `diff2s schema`', undefined)
     .option('-i, --image <path>', 'input image file, or a folder for batch mode (default: from the config)')
     .option('-m, --mask <path>', 'mask file (white = hole), or a folder matched by file stem (default: from the config)')
     .addOption(new Option('--mask-convention <c>', 'which mask colour is the hole').choices(['hole-white', 'known-white']))
     .option('-o, --out <path>', 'output folder, or a file name for a single image (default: ./out)')
+    .option('-g, --guide <type>', 'stage-1 guide (sets guide.type; the config\'s guide options are kept only for the same type): patch, mean, nearest, harmonic, constant, diffusion, onnx, file')
+    .option('--model <dir>', 'the refiner\'s model folder, e.g. models/frugal-brick (sets model.path; no fit)')
+    .option('--no-refine', 'stage 1 only: no refiner, no fit (sets refiner.enabled=false)')
     .option('-s, --seed <n>', 'random seed (default: config seed, else 0)', int('--seed'))
     .option('-n, --samples <n>', 'samples per image (default: 1)', int('--samples'))
     .option('--tk <n>', 'refiner intermediate step T_k (default: config refiner.tk)', int('--tk'))
@@ -72,8 +82,10 @@ export function buildProgram(): Command {
     .option('--set <key=value>', 'override any config key (repeatable), e.g. --set refiner.sampler.type=ddim --set guide.patchSize=9', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('-q, --quiet', 'no progress output', false)
     .action(async (opts) => {
-      const { fit, ...rest } = opts;
-      const summary = await inpaintCommand({ ...rest, fit: typeof fit === 'number' ? fit : undefined, fitEnabled: fit === false ? false : undefined }, cliContainer());
+      const { fit, refine, ...rest } = opts;
+      const summary = await inpaintCommand({
+        ...rest, fit: typeof fit === 'number' ? fit : undefined, fitEnabled: fit === false ? false : undefined, refine: refine === false ? false : undefined,
+      }, cliContainer());
       for (const d of summary.done) for (const o of d.outputs) process.stdout.write(`${o}\n`);
       if (summary.failed.length || summary.skipped.length) {
         process.exitCode = summary.failed.some((f) => f.code === 1) ? 1 : 2;
@@ -83,10 +95,10 @@ export function buildProgram(): Command {
   program
     .command('eval')
     .description(
-      'evaluate pipelines (methods, sweeps expanded) on a dataset with synthetic holes: metrics against the original\n' +
-        'image (PSNR, SSIM, L1, MSE, SWD on the hole and/or the whole image; boundary consistency; classify: the share\n' +
-        'recognised as their true label by a `diff2s classifier`), the known-pixel\n' +
-        'check and timings. Writes <output>/report.html (self-contained), summary.md/.csv/.json, per-image.csv/.json,\n' +
+      'evaluate pipelines (methods, sweeps expanded) on a dataset with synthetic holes: metrics against the original ' +
+        'image (PSNR, SSIM, L1, MSE, SWD on the hole and/or the whole image; boundary consistency; classify: the share ' +
+        'recognised as their true label by a `diff2s classifier`), the known-pixel ' +
+        'check and timings. Writes <output>/report.html (self-contained), summary.md/.csv/.json, per-image.csv/.json, ' +
         'plots/*.svg, grid.png, masks/ and results/. See examples/eval-textures.yaml and `diff2s schema --eval`.',
     )
     .requiredOption('-c, --config <file>', 'eval config (.yaml/.yml/.json): dataset, methods, metrics, seed, output')
@@ -117,8 +129,8 @@ export function buildProgram(): Command {
   program
     .command('idx')
     .description(
-      'convert an IDX image file (MNIST\'s format, gzipped or raw) and optionally its IDX label file into grey PNGs\n' +
-        '<prefix><index>.png (index zero-padded, counted in the IDX file) plus labels.csv (stem,label): the folder form\n' +
+      'convert an IDX image file (MNIST\'s format, gzipped or raw) and optionally its IDX label file into grey PNGs ' +
+        '<prefix><index>.png (index zero-padded, counted in the IDX file) plus labels.csv (stem,label): the folder form ' +
         'that train, eval and classifier read. --pad 2 turns MNIST\'s 28x28 into 32x32 (black border).',
     )
     .requiredOption('--images <file>', 'IDX3 ubyte image file, e.g. t10k-images-idx3-ubyte.gz')
@@ -149,12 +161,12 @@ export function buildProgram(): Command {
 
   const classifier = program
     .command('classifier')
-    .description('the project\'s small image classifier (pure JS CNN): train it on labelled images, measure its accuracy;\nthe eval\'s `classify` metric scores inpainted images with it');
+    .description('the project\'s small image classifier (pure JS CNN): train it on labelled images, measure its accuracy; the eval\'s `classify` metric scores inpainted images with it');
   classifier
     .command('train')
     .description(
-      'train on a folder of equally sized images with a labels CSV (stem,label; see `diff2s idx`): conv3x3+ReLU+maxpool\n' +
-        'stages, a hidden dense layer, softmax cross-entropy, Adam with cosine decay, random shifts. Writes <out>/model.json\n' +
+      'train on a folder of equally sized images with a labels CSV (stem,label; see `diff2s idx`): conv3x3+ReLU+maxpool ' +
+        'stages, a hidden dense layer, softmax cross-entropy, Adam with cosine decay, random shifts. Writes <out>/model.json ' +
         '+ weights.bin and prints the accuracy on the training images and on --test-images.',
     )
     .requiredOption('--images <dir>', 'training images folder')
@@ -201,8 +213,8 @@ export function buildProgram(): Command {
   program
     .command('train')
     .description(
-      'train a diffusion (or regression) inpainting model on one or a few images: random crops, free-form masks,\n' +
-        'loss on the hole, Adam. Writes <output>/model.json + weights (loadable at every checkpoint), <output>/loss.csv\n' +
+      'train a diffusion (or regression) inpainting model on one or a few images: random crops, free-form masks, ' +
+        'loss on the hole, Adam. Writes <output>/model.json + weights (loadable at every checkpoint), <output>/loss.csv ' +
         'and <output>/checkpoint/. --resume continues from the checkpoint with the same data order and noise.',
     )
     .requiredOption('-c, --config <file>', 'training config (.yaml/.json): data, model, schedule, objective, train, output')
@@ -219,7 +231,7 @@ export function buildProgram(): Command {
   program
     .command('serve')
     .description(
-      'start the web studio: open an image, paint a mask, run guide + refiner with live previews, compare, download.\n' +
+      'start the web studio: open an image, paint a mask, run guide + refiner with live previews, compare, download. ' +
         'Binds 127.0.0.1 by default. Only models found in --models folders and guides that read no files can run.',
     )
     .option('--host <host>', 'interface to bind (anything but loopback prints a warning)', '127.0.0.1')
@@ -253,7 +265,7 @@ export function buildProgram(): Command {
 
   program
     .command('export')
-    .description('export a native model folder to ONNX: encoder.onnx, middle.onnx, decoder.onnx (the refiner\'s three parts),\nfull.onnx and onnx.json describing their inputs and outputs (opset 17, dynamic batch and size)')
+    .description('export a native model folder to ONNX: encoder.onnx, middle.onnx, decoder.onnx (the refiner\'s three parts), full.onnx and onnx.json describing their inputs and outputs (opset 17, dynamic batch and size)')
     .argument('<model>', 'model folder (model.json + weights.bin + weights.json)')
     .option('-o, --out <dir>', 'output folder', 'onnx')
     .action(async (model: string, opts) => {

@@ -26,8 +26,8 @@ export function addQueueCommands(program: Command): void {
   const batch = program
     .command('batch')
     .description(
-      'batch inpainting as jobs on a Redis-backed queue (BullMQ), run by `diff2s worker` processes on any number of\n' +
-        'machines that see the same storage (a shared folder at the same path). Inputs, flags and output names are those\n' +
+      'batch inpainting as jobs on a Redis-backed queue (BullMQ), run by `diff2s worker` processes on any number of ' +
+        'machines that see the same storage (a shared folder at the same path). Inputs, flags and output names are those ' +
         'of `diff2s inpaint` in batch mode: one job per image, <stem>_stage1.png, <stem>_stage2.png, … written atomically.',
     );
   batch
@@ -84,9 +84,9 @@ export function addQueueCommands(program: Command): void {
   program
     .command('worker')
     .description(
-      'run queued jobs with the CLI\'s pipeline runner (one model load per config, reused across jobs) until SIGTERM or\n' +
-        'SIGINT, which finish the current job and exit. Every path of a job must lie inside a --root (after symlinks).\n' +
-        'A worker killed mid-job has its job taken over by another after the lock expires (--lock-duration) and a\n' +
+      'run queued jobs with the CLI\'s pipeline runner (one model load per config, reused across jobs) until SIGTERM or ' +
+        'SIGINT, which finish the current job and exit. Every path of a job must lie inside a --root (after symlinks). ' +
+        'A worker killed mid-job has its job taken over by another after the lock expires (--lock-duration) and a ' +
         'stalled-job check runs (--stalled-interval).',
     )
     .requiredOption('--queue <url>', QUEUE_HELP)
