@@ -9,10 +9,11 @@ import type { Redis } from 'ioredis';
 import { ConfigError, type Diff2sContainer } from '@diff2s/core';
 import { ConfigErrors } from '../config/load';
 import { createPipeline } from '../pipeline';
+import { writeBatchSummary, type BatchRecord as SummaryRecord } from '../batch-summary';
 import { Progress } from '../progress';
 import { connectRedis, batchKey, QUEUE_NAME } from '../queue/connection';
 import {
-  JOB_VERSION, absolutizeConfig, jobIdOf, newBatchId, type BatchRecord, type InpaintJobData, type InpaintJobResult,
+  JOB_VERSION, absolutizeConfig, jobIdOf, newBatchId, type BatchInfo, type InpaintJobData, type InpaintJobResult,
 } from '../queue/jobs';
 import { prepareInpaint, type InpaintFlags } from './inpaint';
 
@@ -34,6 +35,8 @@ export interface BatchState {
   active: { image: string; progress: number }[];
   waiting: string[];
   skipped: string[];
+  /** The batch mode's summary rows (summary.csv/.json), in submit order: finished jobs, then the skipped images. */
+  records: SummaryRecord[];
 }
 
 type AnyJob = Job<InpaintJobData, InpaintJobResult>;
@@ -46,11 +49,11 @@ async function openQueue(url: string): Promise<{ redis: Redis; queue: Queue<Inpa
   return { redis, queue, close: async () => { await queue.close(); redis.disconnect(); } };
 }
 
-async function readBatch(redis: Redis, id: string): Promise<BatchRecord> {
+async function readBatch(redis: Redis, id: string): Promise<BatchInfo> {
   if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new ConfigError(`"${id}" is not a batch id`);
   const raw = await redis.get(batchKey(id));
   if (!raw) throw new ConfigError(`no batch "${id}" on this queue`);
-  return JSON.parse(raw) as BatchRecord;
+  return JSON.parse(raw) as BatchInfo;
 }
 
 /** Submit one job per image; with `wait`, follow the batch to its end. Resolves to the batch id and the exit code. */
@@ -67,7 +70,7 @@ export async function submitCommand(flags: SubmitFlags, container: Diff2sContain
     const outDir = path.resolve(outSpec);
     const base = absolutizeConfig(cfg, baseDir);
     base.output.dir = outDir;
-    const record: BatchRecord = {
+    const record: BatchInfo = {
       id, created: new Date().toISOString(), total: pairs.length, image: base.input!.image, outDir, skipped: unmatched,
       ...(maskPath ? { mask: maskPath } : {}),
     };
@@ -101,26 +104,37 @@ export function exitCodeOf(s: BatchState): number {
   return s.failed.length || s.skipped.length ? 2 : 0;
 }
 
-async function jobsOf(queue: Queue<InpaintJobData, InpaintJobResult>, rec: BatchRecord, ids?: string[]): Promise<(AnyJob | undefined)[]> {
-  const all = ids ?? Array.from({ length: rec.total }, (_, i) => jobIdOf(rec.id, i));
-  return Promise.all(all.map((id) => queue.getJob(id)));
+/** The batch's jobs, each with its state: the state is read first, so the job read after it is at least as recent. */
+async function jobsOf(queue: Queue<InpaintJobData, InpaintJobResult>, rec: BatchInfo): Promise<{ id: string; state: string; job?: AnyJob }[]> {
+  const ids = Array.from({ length: rec.total }, (_, i) => jobIdOf(rec.id, i));
+  return Promise.all(ids.map(async (id) => {
+    const state = await queue.getJobState(id);
+    return { id, state, job: await queue.getJob(id) };
+  }));
 }
 
 /** Where every job of a batch stands (states read from Redis). */
-export async function batchState(queue: Queue<InpaintJobData, InpaintJobResult>, rec: BatchRecord): Promise<BatchState> {
+export async function batchState(queue: Queue<InpaintJobData, InpaintJobResult>, rec: BatchInfo): Promise<BatchState> {
   const jobs = await jobsOf(queue, rec);
-  const s: BatchState = { id: rec.id, total: rec.total, done: [], failed: [], active: [], waiting: [], skipped: rec.skipped };
-  await Promise.all(jobs.map(async (j, i) => {
-    if (!j) {
-      s.failed.push({ image: `job ${jobIdOf(rec.id, i)}`, error: 'job removed from the queue', attempts: 0, unrecoverable: true });
-      return;
+  const s: BatchState = { id: rec.id, total: rec.total, done: [], failed: [], active: [], waiting: [], skipped: rec.skipped, records: [] };
+  for (const { id, state: st, job: j } of jobs) {
+    if (!j || st === 'unknown') {
+      s.failed.push({ image: `job ${id}`, error: 'job removed from the queue', attempts: 0, unrecoverable: true });
+      continue;
     }
-    const st = await j.getState();
-    if (st === 'completed') s.done.push({ image: j.data.image, outputs: j.returnvalue?.outputs ?? [] });
-    else if (st === 'failed') s.failed.push({ image: j.data.image, error: j.failedReason, attempts: j.attemptsMade, unrecoverable: j.attemptsMade < (j.opts.attempts ?? 1) });
+    const base = { input: j.data.image, ...(j.data.mask ? { mask: j.data.mask } : {}) };
+    if (st === 'completed') {
+      s.done.push({ image: j.data.image, outputs: j.returnvalue?.outputs ?? [] });
+      s.records.push({ ...base, outputs: j.returnvalue?.outputs ?? [], status: 'ok', seconds: j.returnvalue?.seconds ?? 0 });
+    } else if (st === 'failed') {
+      s.failed.push({ image: j.data.image, error: j.failedReason, attempts: j.attemptsMade, unrecoverable: j.attemptsMade < (j.opts.attempts ?? 1) });
+      const seconds = j.finishedOn && j.processedOn ? (j.finishedOn - j.processedOn) / 1000 : 0;
+      s.records.push({ ...base, outputs: [], status: 'failed', error: j.failedReason, seconds });
+    }
     else if (st === 'active') s.active.push({ image: j.data.image, progress: typeof j.progress === 'number' ? j.progress : 0 });
     else s.waiting.push(j.data.image);
-  }));
+  }
+  for (const u of rec.skipped) s.records.push({ input: u, outputs: [], status: 'skipped', error: `no mask with the same file stem in ${rec.mask}`, seconds: 0 });
   const byName = (a: { image: string }, b: { image: string }) => (a.image < b.image ? -1 : a.image > b.image ? 1 : 0);
   s.done.sort(byName);
   s.failed.sort(byName);
@@ -133,7 +147,7 @@ export async function batchState(queue: Queue<InpaintJobData, InpaintJobResult>,
  * Follow a batch until no job is waiting or active: a progress bar over all jobs (finished + the running jobs'
  * fractions, from every worker) with an ETA; each failure printed once, as the CLI prints it.
  */
-export async function waitForBatch(queue: Queue<InpaintJobData, InpaintJobResult>, rec: BatchRecord, opts: { quiet?: boolean; pollMs?: number } = {}): Promise<BatchState> {
+export async function waitForBatch(queue: Queue<InpaintJobData, InpaintJobResult>, rec: BatchInfo, opts: { quiet?: boolean; pollMs?: number } = {}): Promise<BatchState> {
   const bar = new Progress('batch', !opts.quiet);
   const t0 = Date.now();
   const reported = new Set<string>();
@@ -154,7 +168,12 @@ export async function waitForBatch(queue: Queue<InpaintJobData, InpaintJobResult
       bar.update(Math.round(units * 100), `${finished}/${rec.total} done, ${s.active.length} running, ${s.waiting.length} waiting${Number.isFinite(eta) ? `, ETA ${eta} s` : ''}`);
       if (s.active.length === 0 && s.waiting.length === 0) {
         bar.stop();
-        if (!opts.quiet) process.stderr.write(`done: ${s.done.length} written, ${s.failed.length} failed, ${s.skipped.length} skipped (no mask)\n`);
+        // the batch mode's summary files, in the output folder
+        const files = await writeBatchSummary(rec.outDir, s.records);
+        if (!opts.quiet) {
+          process.stderr.write(`summary: ${files.csv}, ${files.json}\n`);
+          process.stderr.write(`done: ${s.done.length} written, ${s.failed.length} failed, ${s.skipped.length} skipped (no mask)\n`);
+        }
         return s;
       }
       await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
@@ -192,8 +211,8 @@ export async function retryCommand(id: string, flags: { queue: string; wait?: bo
     const rec = await readBatch(redis, id);
     const jobs = await jobsOf(queue, rec);
     let retried = 0;
-    for (const j of jobs) {
-      if (j && (await j.getState()) === 'failed') {
+    for (const { state, job: j } of jobs) {
+      if (j && state === 'failed') {
         await j.retry('failed', { resetAttemptsMade: true });
         retried++;
       }

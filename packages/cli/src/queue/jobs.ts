@@ -41,7 +41,7 @@ export interface InpaintJobResult {
 }
 
 /** The record of a batch, stored at `diff2s:batch:<id>`. */
-export interface BatchRecord {
+export interface BatchInfo {
   id: string;
   created: string;
   total: number;

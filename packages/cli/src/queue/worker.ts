@@ -95,6 +95,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         throw new UnrecoverableError(`job ${job.id} is not a diff2s inpaint job of version ${JOB_VERSION} (submitted by another diff2s version?)`);
       }
       roots.checkJob(data);
+      log(`job ${job.id} (${data.stem}): started${job.attemptsMade ? ` (attempt ${job.attemptsMade + 1})` : ''}`);
       const cfg = parsePipelineConfig(data.config); // never trust the queue: validated again
       const pipeline = await pipelineFor({ ...data, config: cfg });
       await removeStaleTemps(data.outDir, data.stem, cfg.samples);
