@@ -31,7 +31,7 @@ describe("the README's library example", () => {
     const js = file.replace(/\.ts$/, '.js');
     try {
       writeFileSync(file, source);
-      // skipLibCheck as the project's own builds (tfjs's declarations need @types/emscripten and long: issue 21)
+      // skipLibCheck as the project's own builds; test/library-install.test.ts compiles it without, in a project outside the repo
       const program = ts.createProgram([file], { strict: true, esModuleInterop: true, skipLibCheck: true, noEmit: true, module: ts.ModuleKind.Node16, target: ts.ScriptTarget.ES2022, moduleResolution: ts.ModuleResolutionKind.Node16 });
       const diags = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
       expect(diags).toEqual([]);

@@ -90,7 +90,7 @@ export function resolveFitInit(init: string, baseDir: string): string | undefine
   const dir = init === 'prior' ? path.join(SHIPPED_MODELS_DIR, COLOUR_PRIOR) : path.resolve(baseDir, init);
   if (!existsSync(path.join(dir, 'model.json'))) {
     throw new ConfigError(init === 'prior'
-      ? `the shipped colour prior is missing (${dir}); set model.fit.init: none to fit from scratch`
+      ? `the shipped colour prior is missing (${dir}); outside the repository, copy its models/${COLOUR_PRIOR} and set model.fit.init to that folder, or set model.fit.init: none to fit from scratch`
       : `${dir} is not a model folder (no model.json)`, 'model.fit.init');
   }
   return dir;

@@ -4,6 +4,10 @@
  * onnxruntime inference (onnx/) and training (ortrain/), the training job (train/), and the one place that picks an
  * engine (engines.ts). See the package README.
  */
+// The global types tfjs's declarations use (tfjs-core: Long; tfjs-backend-wasm: EmscriptenModule), from this package's
+// own dependencies: a user's `tsc` without skipLibCheck finds them under any package manager's layout (issue 21).
+/// <reference types="long" preserve="true" />
+/// <reference types="emscripten" preserve="true" />
 export * from './tfjs/backend';
 export * from './tfjs/kernels';
 export * from './tfjs/gradients';
