@@ -120,7 +120,7 @@ maybe('diff2s batch / worker on a Redis queue', () => {
     expect((await a.exited).signal).toBe('SIGKILL');
     const r = await submit.exited;
     expect(submit.stderr()).toMatch(/done: 6 written, 0 failed, 0 skipped \(no mask\)/);
-    expect(submit.stderr()).toMatch(/ETA \d+ s/);
+    expect(submit.stderr()).toMatch(/batch: \d+\/600 \d\/6 done, \d running, \d waiting, ETA (\d+s|\d+m\d\ds|--)/);
     expect(r.code).toBe(0);
     const id = submit.stdout().split('\n')[0];
     // B took the killed job over (after the lock expired) and finished it

@@ -10,7 +10,7 @@ import { ConfigError, type Diff2sContainer } from '@diff2s/core';
 import { ConfigErrors } from '../config/load';
 import { createPipeline } from '../pipeline';
 import { writeBatchSummary, type BatchRecord as SummaryRecord } from '../batch-summary';
-import { Progress } from '../progress';
+import { Progress, formatDuration, linearEta } from '../progress';
 import { connectRedis, batchKey, QUEUE_NAME } from '../queue/connection';
 import {
   JOB_VERSION, absolutizeConfig, jobIdOf, newBatchId, type BatchInfo, type InpaintJobData, type InpaintJobResult,
@@ -33,6 +33,7 @@ export interface BatchState {
   done: { image: string; outputs: string[] }[];
   failed: { image: string; error: string; attempts: number; unrecoverable: boolean }[];
   active: { image: string; progress: number }[];
+  /** Job ids of the jobs waiting (or delayed for a retry). */
   waiting: string[];
   skipped: string[];
   /** The batch mode's summary rows (summary.csv/.json), in submit order: finished jobs, then the skipped images. */
@@ -104,20 +105,35 @@ export function exitCodeOf(s: BatchState): number {
   return s.failed.length || s.skipped.length ? 2 : 0;
 }
 
-/** The batch's jobs, each with its state: the state is read first, so the job read after it is at least as recent. */
-async function jobsOf(queue: Queue<InpaintJobData, InpaintJobResult>, rec: BatchInfo): Promise<{ id: string; state: string; job?: AnyJob }[]> {
+type JobEntry = { id: string; state: string; job?: AnyJob };
+
+/**
+ * The batch's jobs, each with its state: the state is read first, so the job read after it is at least as recent.
+ * Waiting jobs are not read (only counted); `finished` keeps completed and failed jobs between polls (final while
+ * nobody retries them), so a poll reads only the jobs still in flight.
+ */
+async function jobsOf(queue: Queue<InpaintJobData, InpaintJobResult>, rec: BatchInfo, finished?: Map<string, JobEntry>): Promise<JobEntry[]> {
   const ids = Array.from({ length: rec.total }, (_, i) => jobIdOf(rec.id, i));
   return Promise.all(ids.map(async (id) => {
+    const known = finished?.get(id);
+    if (known) return known;
     const state = await queue.getJobState(id);
-    return { id, state, job: await queue.getJob(id) };
+    if (state !== 'active' && state !== 'completed' && state !== 'failed' && state !== 'unknown') return { id, state };
+    const e: JobEntry = { id, state, job: await queue.getJob(id) };
+    if (finished && (state === 'completed' || state === 'failed') && e.job) finished.set(id, e);
+    return e;
   }));
 }
 
 /** Where every job of a batch stands (states read from Redis). */
-export async function batchState(queue: Queue<InpaintJobData, InpaintJobResult>, rec: BatchInfo): Promise<BatchState> {
-  const jobs = await jobsOf(queue, rec);
+export async function batchState(queue: Queue<InpaintJobData, InpaintJobResult>, rec: BatchInfo, finished?: Map<string, JobEntry>): Promise<BatchState> {
+  const jobs = await jobsOf(queue, rec, finished);
   const s: BatchState = { id: rec.id, total: rec.total, done: [], failed: [], active: [], waiting: [], skipped: rec.skipped, records: [] };
   for (const { id, state: st, job: j } of jobs) {
+    if (st !== 'active' && st !== 'completed' && st !== 'failed' && st !== 'unknown') {
+      s.waiting.push(id);
+      continue;
+    }
     if (!j || st === 'unknown') {
       s.failed.push({ image: `job ${id}`, error: 'job removed from the queue', attempts: 0, unrecoverable: true });
       continue;
@@ -130,9 +146,7 @@ export async function batchState(queue: Queue<InpaintJobData, InpaintJobResult>,
       s.failed.push({ image: j.data.image, error: j.failedReason, attempts: j.attemptsMade, unrecoverable: j.attemptsMade < (j.opts.attempts ?? 1) });
       const seconds = j.finishedOn && j.processedOn ? (j.finishedOn - j.processedOn) / 1000 : 0;
       s.records.push({ ...base, outputs: [], status: 'failed', error: j.failedReason, seconds });
-    }
-    else if (st === 'active') s.active.push({ image: j.data.image, progress: typeof j.progress === 'number' ? j.progress : 0 });
-    else s.waiting.push(j.data.image);
+    } else s.active.push({ image: j.data.image, progress: typeof j.progress === 'number' ? j.progress : 0 });
   }
   for (const u of rec.skipped) s.records.push({ input: u, outputs: [], status: 'skipped', error: `no mask with the same file stem in ${rec.mask}`, seconds: 0 });
   const byName = (a: { image: string }, b: { image: string }) => (a.image < b.image ? -1 : a.image > b.image ? 1 : 0);
@@ -149,23 +163,28 @@ export async function batchState(queue: Queue<InpaintJobData, InpaintJobResult>,
  */
 export async function waitForBatch(queue: Queue<InpaintJobData, InpaintJobResult>, rec: BatchInfo, opts: { quiet?: boolean; pollMs?: number } = {}): Promise<BatchState> {
   const bar = new Progress('batch', !opts.quiet);
+  const live = !!process.stderr.isTTY && !process.env.CI;
   const t0 = Date.now();
   const reported = new Set<string>();
+  const seen = new Map<string, JobEntry>();
   bar.start(rec.total * 100);
   try {
     for (;;) {
-      const s = await batchState(queue, rec);
-      for (const f of s.failed) {
-        if (reported.has(f.image)) continue;
-        reported.add(f.image);
+      const s = await batchState(queue, rec, seen);
+      const fresh = s.failed.filter((f) => !reported.has(f.image));
+      if (fresh.length) {
         bar.stop();
-        if (!opts.quiet) process.stderr.write(`ERROR: ${f.error} (skipped)\n`);
+        for (const f of fresh) {
+          reported.add(f.image);
+          if (!opts.quiet) process.stderr.write(`ERROR: ${f.error} (skipped)\n`);
+        }
+        if (live) bar.start(rec.total * 100);
       }
       const finished = s.done.length + s.failed.length;
       const units = finished + s.active.reduce((a, j) => a + j.progress, 0);
-      const elapsed = (Date.now() - t0) / 1000;
-      const eta = units > 0 ? Math.round((elapsed * (rec.total - units)) / units) : NaN;
-      bar.update(Math.round(units * 100), `${finished}/${rec.total} done, ${s.active.length} running, ${s.waiting.length} waiting${Number.isFinite(eta) ? `, ETA ${eta} s` : ''}`);
+      // the bar's own ETA on a terminal; in logs (no terminal) the lines say it
+      const eta = live ? '' : `, ETA ${formatDuration(linearEta((Date.now() - t0) / 1000, units, rec.total))}`;
+      bar.update(Math.round(units * 100), `${finished}/${rec.total} done, ${s.active.length} running, ${s.waiting.length} waiting${eta}`);
       if (s.active.length === 0 && s.waiting.length === 0) {
         bar.stop();
         // the batch mode's summary files, in the output folder
