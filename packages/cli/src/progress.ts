@@ -193,6 +193,7 @@ export class BatchProgress {
 
   stop(): void {
     if (this.multi) {
+      this.multi.update(); // cli-progress prints logged lines only on a redraw, and stop() does none
       if (this.steps) this.multi.remove(this.steps);
       this.steps = undefined;
       this.multi.stop();

@@ -92,6 +92,22 @@ describe('BatchProgress', () => {
     expect(text).not.toMatch(/60s|NF|NaN|Infinity/);
   });
 
+  it('on a TTY: a line logged just before the end (the last image\'s error) is printed, not lost', () => {
+    const s = sink(true);
+    const p = new BatchProgress(1, true, { stream: s, tty: true });
+    p.startImage('a.png', 10);
+    p.log('ERROR: a.png is broken (skipped)');
+    p.endImage('failed', 0.1);
+    p.stop();
+    expect(s.text()).toContain('ERROR: a.png is broken (skipped)');
+    // also with no image started (no step bar): e.g. the run's first line, then a failure before any image
+    const s2 = sink(true);
+    const p2 = new BatchProgress(2, true, { stream: s2, tty: true });
+    p2.log('diff2s: guide mean');
+    p2.stop();
+    expect(s2.text()).toContain('diff2s: guide mean');
+  });
+
   it('disabled (quiet): writes nothing', () => {
     const s = sink(false);
     const p = new BatchProgress(2, false, { stream: s, tty: false });
