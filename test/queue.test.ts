@@ -109,7 +109,7 @@ maybe('diff2s batch / worker on a Redis queue', () => {
     const a = start(['worker', '--queue', redis.url, ...roots], FAST);
     procs.push(a);
     await a.waitFor(/diff2s worker .* on redis:/);
-    const b = start(['worker', '--queue', redis.url, ...roots], FAST);
+    const b = start(['worker', '--queue', redis.url, ...roots, '--concurrency', '2'], FAST); // two jobs at once on one loaded model
     procs.push(b);
     await b.waitFor(/diff2s worker .* on redis:/);
     const submit = start(['batch', 'submit', '--config', cfg, '--image', imgs, '--mask', masks, '-o', out, '--queue', redis.url, '--wait']);
@@ -204,6 +204,8 @@ maybe('queue faults: bad inputs, runtime retries, roots, a password', () => {
     expect(cliMsg).toBeDefined();
     // b's output name is taken by a folder: renaming onto it fails at run time (not a bad input)
     mkdirSync(path.join(out, 'b_stage1.png', 'x'), { recursive: true });
+    // what a writer killed between write and rename leaves: the next run of a's job removes it
+    writeFileSync(path.join(out, '.a_stage1.png.4242.deadbeef.tmp'), 'half');
     const sub = runCli(['batch', 'submit', '--config', cfg, '--image', imgs, '--mask', masks, '-o', out, '--queue', redis.url, '--wait', '--attempts', '2', '--backoff', '200']);
     expect(sub.stderr).toContain(`ERROR: ${cliMsg} (skipped)`);
     expect(sub.stderr).toMatch(/done: 1 written, 2 failed, 0 skipped/);
