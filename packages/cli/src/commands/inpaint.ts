@@ -121,6 +121,7 @@ export async function inpaintCommand(flags: InpaintFlags, container: Diff2sConta
   // batch: a bar of images done (ETA from image times) over a bar of the current image's steps; lines go above them
   const multi = batch ? new BatchProgress(pairs.length, !flags.quiet) : undefined;
   const log = (m: string) => { if (!flags.quiet) { if (multi) multi.log(m); else process.stderr.write(`${m}\n`); } };
+  const warn = (m: string) => (multi ? multi.log(m) : process.stderr.write(`${m}\n`)); // even with --quiet
   log(`diff2s: ${pipeline.summary}`);
   const summary: InpaintSummary = { done: [], failed: [], skipped: unmatched };
   // every input of the run (all images and masks of a batch), by real path: no output may overwrite one
@@ -146,7 +147,7 @@ export async function inpaintCommand(flags: InpaintFlags, container: Diff2sConta
       multi?.startImage(path.basename(pair.image), unitsPerImage);
       const onUnits = (k: number, info: string) => (multi ? multi.step(k, info) : single!.update(k, info));
       try {
-        const outputs = await runOne(pair, cfg, pipeline, outSpec, singleFile, fitUnits, onUnits, log, inputFiles);
+        const outputs = await runOne(pair, cfg, pipeline, outSpec, singleFile, fitUnits, onUnits, log, inputFiles, warn);
         summary.done.push({ image: pair.image, outputs });
         records.push({ input: pair.image, mask: pair.mask, outputs, status: 'ok', seconds: seconds() });
         multi?.endImage('ok', seconds());
@@ -185,6 +186,8 @@ export async function runOne(
   progress: (units: number, info: string) => void,
   log: (m: string) => void,
   inputFiles: Map<string, { kind: 'image' | 'mask'; file: string }>,
+  /** Warnings (printed even with --quiet; in batch mode above the progress bars, which would overwrite a raw write). */
+  warn: (m: string) => void = (m) => process.stderr.write(`${m}\n`),
 ): Promise<string[]> {
   const input = cfg.input!;
   const img = await readImage(pair.image, {
@@ -198,7 +201,7 @@ export async function runOne(
       expect: { width: img.width, height: img.height },
       resize: input.resizeMask,
       resizeHint: 'set input.resizeMask: true (or pass --set input.resizeMask=true)',
-      onWarning: (w) => process.stderr.write(`${w}\n`),
+      onWarning: warn,
     });
   } else {
     if (!img.alphaMask) throw new InputError(`${pair.image} has no alpha channel to use as the mask (give input.mask)`, pair.image);
@@ -210,7 +213,7 @@ export async function runOne(
   // a mask of the other convention inverts the job: the real pixels become the hole, silently
   if (pair.mask && holes < mask.size) {
     const w = holeShareWarning(pair.mask, holes / mask.size, input.maskConvention);
-    if (w) process.stderr.write(`${w}\n`);
+    if (w) warn(w);
   }
   const sz = pipeline.guide.sizes;
   if (holes === mask.size && !sz.fullMask) {
