@@ -244,7 +244,8 @@ maybe('queue faults: bad inputs, runtime retries, roots, a password', () => {
     expect(sub.stderr).toMatch(new RegExp(`ERROR: image .*link\\.png is outside the worker's roots \\(.*\\): refusing it`));
     expect(await listFiles(path.join(tmp.dir, 'out-r'))).toEqual(['ok_stage1.png', 'summary.csv', 'summary.json']);
     // an output folder outside the roots: every job refused, no image written there (the submit's summary only)
-    const sub2 = runCli(['batch', 'submit', '--config', cfg, '--image', path.join(imgs, 'ok.png'), '--mask', mask, '-o', path.join(outside.dir, 'out'), '--queue', redis.url, '--wait']);
+    // (the inpaint flags work as in the CLI: the embedded default config, its guide and refiner replaced by flags)
+    const sub2 = runCli(['batch', 'submit', '--guide', 'mean', '--no-refine', '--image', path.join(imgs, 'ok.png'), '--mask', mask, '-o', path.join(outside.dir, 'out'), '--queue', redis.url, '--wait']);
     expect(sub2.status).toBe(2);
     expect(sub2.stderr).toMatch(/ERROR: output folder .*out is outside the worker's roots/);
     expect(await listFiles(path.join(outside.dir, 'out'))).toEqual(['summary.csv', 'summary.json']);

@@ -17,7 +17,7 @@ import {
 } from '../queue/jobs';
 import { prepareInpaint, type InpaintFlags } from './inpaint';
 
-export interface SubmitFlags extends Pick<InpaintFlags, 'config' | 'image' | 'mask' | 'maskConvention' | 'seed' | 'samples' | 'concat' | 'tk' | 'fit' | 'fitEnabled' | 'keepModel' | 'set' | 'quiet'> {
+export interface SubmitFlags extends Pick<InpaintFlags, 'config' | 'image' | 'mask' | 'maskConvention' | 'seed' | 'samples' | 'concat' | 'tk' | 'fit' | 'fitEnabled' | 'keepModel' | 'set' | 'guide' | 'model' | 'refine' | 'quiet'> {
   out?: string;
   queue: string;
   wait?: boolean;

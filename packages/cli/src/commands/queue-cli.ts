@@ -38,6 +38,9 @@ export function addQueueCommands(program: Command): void {
     .option('-m, --mask <path>', 'mask file for all images, or a folder matched by file stem')
     .addOption(new Option('--mask-convention <c>', 'which mask colour is the hole').choices(['hole-white', 'known-white']))
     .requiredOption('-o, --out <dir>', 'output folder (on the shared storage)')
+    .option('-g, --guide <type>', 'stage-1 guide (sets guide.type): patch, mean, nearest, harmonic, constant, diffusion, onnx, file')
+    .option('--model <dir>', 'the refiner\'s model folder (sets model.path; no fit)')
+    .option('--no-refine', 'stage 1 only: no refiner, no fit')
     .option('-s, --seed <n>', 'random seed (default: config seed, else 0)', int('--seed'))
     .option('-n, --samples <n>', 'samples per image (default: 1)', int('--samples'))
     .option('--tk <n>', 'refiner intermediate step T_k', int('--tk'))
@@ -52,8 +55,10 @@ export function addQueueCommands(program: Command): void {
     .option('--backoff <ms>', 'first retry delay in ms (exponential backoff)', positiveInt('--backoff'), 2000)
     .option('-q, --quiet', 'no progress output', false)
     .action(async (opts) => {
-      const { fit, ...rest } = opts;
-      const r = await submitCommand({ ...rest, fit: typeof fit === 'number' ? fit : undefined, fitEnabled: fit === false ? false : undefined }, cliContainer());
+      const { fit, refine, ...rest } = opts;
+      const r = await submitCommand({
+        ...rest, fit: typeof fit === 'number' ? fit : undefined, fitEnabled: fit === false ? false : undefined, refine: refine === false ? false : undefined,
+      }, cliContainer());
       process.stdout.write(`${r.id}\n`);
       for (const d of r.state?.done ?? []) for (const o of d.outputs) process.stdout.write(`${o}\n`);
       process.exitCode = r.exitCode;
