@@ -14,11 +14,11 @@ import { describeBackend, engineInfo } from '@diff2s/engine';
 import { createPipeline, type Pipeline } from '../pipeline';
 import { ConfigErrors, readConfigFile, resolvePath } from '../config/load';
 import { setPath } from '../config/parse';
-import { loadSample, resolveDataset, type EvalItem, type EvalSample } from '../eval/dataset';
+import { loadSample, resolveDataset, type EvalItem, type EvalSample, type ResolvedDataset } from '../eval/dataset';
 import { composeGrid, maskedInput } from '../eval/grid';
 import { measure } from '../eval/measure';
-import { loadClassifyScorers } from '../eval/classify';
-import { parseEvalConfig, type EvalRun } from '../eval/parse';
+import { loadClassifyScorers, type ClassifyScorer } from '../eval/classify';
+import { parseEvalConfig, type EvalRun, type ParsedEval } from '../eval/parse';
 import { pipelineForImage, usesStem } from '../eval/template';
 import { stemOf } from '../inputs';
 import {
@@ -130,10 +130,37 @@ function adapt(t: Tensor4, channels: Pipeline['channels']): Tensor4 {
  * Run the eval described by `flags.config`. Config problems throw {@link ConfigErrors} (one line each, exit 2) before
  * any image is processed; a run failing on one image is recorded and the rest continue.
  */
-export async function evalCommand(flags: EvalFlags, container: Diff2sContainer): Promise<EvalResult> {
+/** Everything an eval needs before its first image: the config, its runs, the dataset, the classifiers, the output folder. */
+export interface EvalContext {
+  configFile: string;
+  baseDir: string;
+  config: ParsedEval['config'];
+  columns: ParsedEval['columns'];
+  runs: EvalRun[];
+  dataset: ResolvedDataset;
+  items: EvalItem[];
+  classifiers: Map<string, ClassifyScorer>;
+  outputDir: string;
+  maskSeed: number;
+  /** Images shown in the grid: the first `gridCount` items. */
+  gridCount: number;
+  started: Date;
+  t0: number;
+  log: (m: string) => void;
+  /** A warning, printed once. */
+  warn: (m: string) => void;
+}
+
+/**
+ * Read, validate and expand an eval config (flags applied), find the dataset, load the classifiers and create the
+ * output folder. Config problems throw {@link ConfigErrors} (one line each, exit 2) before any image is processed.
+ * `validate: false` skips composing every run (done once by whoever submitted the eval).
+ */
+export async function prepareEval(flags: EvalFlags, container: Diff2sContainer, options: { validate?: boolean; raw?: Record<string, unknown>; baseDir?: string } = {}): Promise<EvalContext> {
   const started = new Date();
   const t0 = performance.now();
-  const { value, baseDir } = await readConfigFile(flags.config);
+  const read = options.raw ? { value: options.raw, baseDir: options.baseDir ?? process.cwd() } : await readConfigFile(flags.config);
+  const { value, baseDir } = read;
   const raw = structuredClone(value) as Record<string, unknown>;
   if (flags.limit !== undefined) setPath(raw, 'dataset.limit', flags.limit);
   if (flags.seed !== undefined) setPath(raw, 'seed', flags.seed);
@@ -148,7 +175,7 @@ export async function evalCommand(flags: EvalFlags, container: Diff2sContainer):
     }
   }
   const dataset = await resolveDataset(config.dataset, baseDir);
-  await validateRuns(runs, dataset.items, baseDir, container);
+  if (options.validate !== false) await validateRuns(runs, dataset.items, baseDir, container);
   const classifiers = await loadClassifyScorers(columns, dataset.items.map((it) => stemOf(it.image)), baseDir);
   const outputDir = flags.out !== undefined ? path.resolve(process.cwd(), flags.out) : resolvePath(baseDir, config.output);
   await fs.mkdir(path.join(outputDir, 'plots'), { recursive: true });
@@ -162,33 +189,119 @@ export async function evalCommand(flags: EvalFlags, container: Diff2sContainer):
       log(`warning: ${m}`);
     }
   };
-  log(`diff2s eval: ${runs.length} run(s) × ${dataset.items.length} input(s); ${dataset.description}`);
-  for (const u of dataset.unmatched) log(`skipped ${u}: no mask with the same file stem`);
-
   const maskSeed = ('type' in config.dataset.masks ? config.dataset.masks.seed : undefined) ?? config.seed;
   const items = dataset.items;
-  const gridCount = Math.min(config.grid.maxImages, items.length);
-  const gridSamples = new Map<number, EvalSample>();
-  const gridResults = new Map<string, Tensor4>(); // `${run}\u0000${index}`
+  return {
+    configFile: path.resolve(flags.config), baseDir, config, columns, runs, dataset, items, classifiers, outputDir, maskSeed,
+    gridCount: Math.min(config.grid.maxImages, items.length), started, t0, log, warn,
+  };
+}
+
+/**
+ * The samples of a context's items: loaded (and cached while they fail), each item's mask written to masks/ and its
+ * crop to reference/ once; `onFirst` sees every sample the first time it loads.
+ */
+export function sampleLoader(ctx: EvalContext, onFirst?: (s: EvalSample) => void): (item: EvalItem) => Promise<EvalSample> {
   const written = new Set<number>();
   const sampleErrors = new Map<number, Error>();
-  async function sampleOf(item: EvalItem): Promise<EvalSample> {
+  return async (item: EvalItem): Promise<EvalSample> => {
     const known = sampleErrors.get(item.index);
     if (known) throw known;
     try {
-      const s = await loadSample(item, config.dataset, maskSeed, warn);
+      const s = await loadSample(item, ctx.config.dataset, ctx.maskSeed, ctx.warn);
       if (!written.has(item.index)) {
         written.add(item.index);
-        await writeImage(path.join(outputDir, 'masks', `${item.id}.png`), maskToImage(s.mask));
-        if (config.dataset.crop) await writeImage(path.join(outputDir, 'reference', `${item.id}.png`), s.image);
-        if (item.index < gridCount) gridSamples.set(item.index, s);
+        await writeImage(path.join(ctx.outputDir, 'masks', `${item.id}.png`), maskToImage(s.mask));
+        if (ctx.config.dataset.crop) await writeImage(path.join(ctx.outputDir, 'reference', `${item.id}.png`), s.image);
+        onFirst?.(s);
       }
       return s;
     } catch (err) {
       sampleErrors.set(item.index, err as Error);
       throw err;
     }
+  };
+}
+
+/**
+ * One run on one image: the row of per-image.csv (a failure is recorded in it, with its message and exit code) and,
+ * when it succeeded, the final image (results/<run>/<id>.png written when the config saves results).
+ */
+export async function evalImage(
+  ctx: EvalContext,
+  run: EvalRun,
+  item: EvalItem,
+  pipelineFor: (item: EvalItem) => Promise<Pipeline>,
+  sampleOf: (item: EvalItem) => Promise<EvalSample>,
+  onProgress: (info: string) => void = () => undefined,
+): Promise<{ row: ImageRow; final?: Tensor4; channels?: string }> {
+  const { columns, classifiers, config, outputDir } = ctx;
+  const row: ImageRow = {
+    run: run.name, method: run.method, params: run.params, image: item.id, file: item.image,
+    status: 'ok', metrics: {}, knownPixelViolations: 0,
+  };
+  const info = `${run.name} · ${item.id}`;
+  let channels: string | undefined;
+  try {
+    const pipeline = await pipelineFor(item);
+    channels = String(pipeline.channels);
+    const steps = pipeline.refinerSteps;
+    const s = await sampleOf(item);
+    row.holeFraction = s.holeFraction;
+    const input = adapt(s.image, pipeline.channels);
+    if (input !== s.image) {
+      ctx.warn(`run "${run.name}" works in ${pipeline.channels} channel(s) (its model's); ${item.id} has ${s.image.c}: converted, and its reference too`);
+    }
+    const res = await pipeline.run({
+      image: input,
+      mask: s.mask,
+      seed: run.pipeline.seed,
+      onProgress: (e) => {
+        if (e.stage === 'refiner') onProgress(`${info} step ${e.step.index}/${e.step.total}`);
+        else if (e.stage === 'fit') onProgress(`${info} fitting ${Math.round(e.fit.seconds)}/${Math.round(e.fit.budget)} s`);
+      },
+    });
+    const final = quantizeTensor8(res.final.slice(0));
+    row.guideMs = res.timings.guideMs;
+    row.fitMs = res.timings.fitMs;
+    if (res.model?.fit) row.fitSeconds = res.model.fit.seconds;
+    row.refinerMs = res.timings.refinerMs;
+    row.totalMs = res.timings.guideMs + res.timings.fitMs + res.timings.refinerMs;
+    if (res.guard) row.guard = res.guard[0].accept ? 'refined' : 'stage1';
+    row.steps = res.stage2 ? steps : 0;
+    row.knownPixelViolations = knownPixelViolations(final, input, s.mask);
+    const tm = performance.now();
+    row.metrics = measure(final, input, s.mask, columns, { stem: stemOf(item.image), classifiers });
+    if (res.guard && res.stage2) {
+      row.unguarded = measure(quantizeTensor8(res.stage2.slice(0)), input, s.mask, columns, { stem: stemOf(item.image), classifiers });
+    }
+    row.metricsMs = performance.now() - tm;
+    if (config.saveResults) {
+      row.result = path.join('results', run.slug, `${item.id}.png`).split(path.sep).join('/');
+      await writeImage(path.join(outputDir, row.result), final);
+    }
+    return { row, final, channels };
+  } catch (err) {
+    row.status = 'failed';
+    row.error = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    row.errorCode = exitCodeFor(err);
+    row.metrics = Object.fromEntries(columns.map((c) => [c.key, NaN]));
+    return { row, ...(channels ? { channels } : {}) };
   }
+}
+
+/**
+ * Run the eval described by `flags.config`. Config problems throw {@link ConfigErrors} (one line each, exit 2) before
+ * any image is processed; a run failing on one image is recorded and the rest continue.
+ */
+export async function evalCommand(flags: EvalFlags, container: Diff2sContainer): Promise<EvalResult> {
+  const ctx = await prepareEval(flags, container);
+  const { runs, dataset, items, baseDir, log, gridCount, columns } = ctx;
+  log(`diff2s eval: ${runs.length} run(s) × ${dataset.items.length} input(s); ${dataset.description}`);
+  for (const u of dataset.unmatched) log(`skipped ${u}: no mask with the same file stem`);
+  const gridSamples = new Map<number, EvalSample>();
+  const gridResults = new Map<string, Tensor4>(); // `${run}\u0000${index}`
+  const sampleOf = sampleLoader(ctx, (s) => { if (s.item.index < gridCount) gridSamples.set(s.item.index, s); });
 
   const rows: ImageRow[] = [];
   const summaries: RunSummary[] = [];
@@ -221,60 +334,16 @@ export async function evalCommand(flags: EvalFlags, container: Diff2sContainer):
       let channels = '';
       try {
         for (const item of items) {
-          const row: ImageRow = {
-            run: run.name, method: run.method, params: run.params, image: item.id, file: item.image,
-            status: 'ok', metrics: {}, knownPixelViolations: 0,
-          };
           const info = `${run.name} · ${item.id}`;
           bar.update(done, info);
-          try {
-            const pipeline = await pipelineFor(item);
-            channels = String(pipeline.channels);
-            const steps = pipeline.refinerSteps;
-            const s = await sampleOf(item);
-            row.holeFraction = s.holeFraction;
-            const input = adapt(s.image, pipeline.channels);
-            if (input !== s.image) {
-              warn(`run "${run.name}" works in ${pipeline.channels} channel(s) (its model's); ${item.id} has ${s.image.c}: converted, and its reference too`);
-            }
-            const res = await pipeline.run({
-              image: input,
-              mask: s.mask,
-              seed: run.pipeline.seed,
-              onProgress: (e) => {
-                if (e.stage === 'refiner') bar.update(done, `${info} step ${e.step.index}/${e.step.total}`);
-                else if (e.stage === 'fit') bar.update(done, `${info} fitting ${Math.round(e.fit.seconds)}/${Math.round(e.fit.budget)} s`);
-              },
-            });
-            const final = quantizeTensor8(res.final.slice(0));
-            row.guideMs = res.timings.guideMs;
-            row.fitMs = res.timings.fitMs;
-            if (res.model?.fit) row.fitSeconds = res.model.fit.seconds;
-            row.refinerMs = res.timings.refinerMs;
-            row.totalMs = res.timings.guideMs + res.timings.fitMs + res.timings.refinerMs;
-            if (res.guard) row.guard = res.guard[0].accept ? 'refined' : 'stage1';
-            row.steps = res.stage2 ? steps : 0;
-            row.knownPixelViolations = knownPixelViolations(final, input, s.mask);
-            const tm = performance.now();
-            row.metrics = measure(final, input, s.mask, columns, { stem: stemOf(item.image), classifiers });
-            if (res.guard && res.stage2) {
-              row.unguarded = measure(quantizeTensor8(res.stage2.slice(0)), input, s.mask, columns, { stem: stemOf(item.image), classifiers });
-            }
-            row.metricsMs = performance.now() - tm;
-            if (config.saveResults) {
-              row.result = path.join('results', run.slug, `${item.id}.png`).split(path.sep).join('/');
-              await writeImage(path.join(outputDir, row.result), final);
-            }
-            if (item.index < gridCount) gridResults.set(`${run.name}\u0000${item.index}`, final);
-          } catch (err) {
-            row.status = 'failed';
-            row.error = err instanceof Error ? err.message.split('\n')[0] : String(err);
-            row.errorCode = exitCodeFor(err);
-            row.metrics = Object.fromEntries(columns.map((c) => [c.key, NaN]));
+          const r = await evalImage(ctx, run, item, pipelineFor, sampleOf, (text) => bar.update(done, text));
+          if (r.channels) channels = r.channels;
+          if (r.final && item.index < gridCount) gridResults.set(`${run.name}\u0000${item.index}`, r.final);
+          if (r.row.status === 'failed') {
             bar.stop();
-            log(`ERROR: ${run.name} on ${item.id}: ${row.error} (recorded; continuing)`);
+            log(`ERROR: ${run.name} on ${item.id}: ${r.row.error} (recorded; continuing)`);
           }
-          runRows.push(row);
+          runRows.push(r.row);
           done++;
           bar.update(done, info);
         }
@@ -291,6 +360,22 @@ export async function evalCommand(flags: EvalFlags, container: Diff2sContainer):
     bar.stop();
   }
 
+  return writeEvalOutputs(ctx, rows, summaries, gridSamples, gridResults);
+}
+
+/**
+ * The eval's outputs from its rows and run summaries: per-image.csv/.json, summary.md/.csv/.json, plots, the grid of
+ * `gridSamples` × runs (`gridResults` keyed `${run name}\u0000${item index}`) and report.html; the result and exit code.
+ */
+export async function writeEvalOutputs(
+  ctx: EvalContext,
+  rows: ImageRow[],
+  summaries: RunSummary[],
+  gridSamples: Map<number, EvalSample>,
+  gridResults: Map<string, Tensor4>,
+  environmentExtra: Record<string, string> = {},
+): Promise<EvalResult> {
+  const { config, columns, runs, dataset, items, outputDir, log, started, t0 } = ctx;
   // ---- outputs
   const files: Record<string, string> = {};
   const put = async (name: string, data: string | Uint8Array) => {
@@ -306,11 +391,12 @@ export async function evalCommand(flags: EvalFlags, container: Diff2sContainer):
     platform: `${os.platform()} ${os.arch()}`,
     cpu: `${os.cpus()[0]?.model?.trim() ?? 'unknown'} ×${os.cpus().length}`,
     ...(engine ? { engine: describeBackend(engine) } : {}),
+    ...environmentExtra,
   };
   const data: EvalReportData = {
     title: config.title,
     description: config.description,
-    configFile: path.resolve(flags.config),
+    configFile: ctx.configFile,
     config,
     dataset: { description: dataset.description, images: items.map((i) => ({ id: i.id, file: i.image })), unmatched: dataset.unmatched, found: dataset.found },
     runs: summaries,
