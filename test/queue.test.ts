@@ -252,6 +252,55 @@ maybe('queue faults: bad inputs, runtime retries, roots, a password', () => {
     expect(readFileSync(path.join(outside.dir, 'out', 'summary.csv'), 'utf8')).toMatch(/ok\.png,.*,,failed,.*outside the worker's roots/);
   }, 60000);
 
+  it('an eval config as jobs (run × image): the same rows, results, masks and grid as `diff2s eval`, failures recorded', async () => {
+    const dir = path.join(tmp.dir, 'eval');
+    const imgs = path.join(dir, 'images'), masks = path.join(dir, 'masks');
+    mkdirSync(imgs, { recursive: true });
+    mkdirSync(masks, { recursive: true });
+    for (const [k, n] of ['p', 'q', 'r'].entries()) {
+      await writeRgbPng(path.join(imgs, `${n}.png`), 24, 20, k + 1);
+      await writeRectMask(path.join(masks, `${n}.png`), 24, 20, 4 + k, 5, 14 + k, 13);
+    }
+    writeFileSync(path.join(imgs, 'x.png'), 'corrupt');
+    await writeRectMask(path.join(masks, 'x.png'), 24, 20, 4, 5, 14, 13);
+    const cfg = path.join(dir, 'e.yaml');
+    writeFileSync(cfg, [
+      'seed: 0',
+      'dataset: { images: images, masks: { dir: masks } }',
+      'methods:',
+      '  - { name: mean, pipeline: { guide: { type: mean } } }',
+      '  - { name: patch, pipeline: { guide: { type: patch } }, sweep: { guide.patchSize: [3, 5] } }',
+      'metrics: [psnr, ssim, l1]',
+      'output: out-cli',
+      'grid: { maxImages: 3 }',
+      '',
+    ].join('\n'));
+    const cli = runCli(['eval', '--config', cfg, '-q']);
+    expect(cli.status).toBe(2); // x.png is recorded as failed in every run
+    const out = path.join(dir, 'out-q');
+    const sub = runCli(['batch', 'submit', '--eval', cfg, '-o', out, '--queue', redis.url, '--wait']);
+    expect(sub.stderr).toMatch(/3 run\(s\) × 4 input\(s\) = 12 job\(s\)/);
+    expect(sub.stderr).toMatch(/eval: 9\/12 image runs ok, 3 failed, 0 known-pixel violations/);
+    expect(sub.status).toBe(2);
+    const ref = path.join(dir, 'out-cli');
+    type Row = Record<string, unknown>;
+    const rows = (d: string) => (JSON.parse(readFileSync(path.join(d, 'per-image.json'), 'utf8')) as Row[])
+      .map(({ guideMs: _g, fitMs: _f, refinerMs: _r, totalMs: _t, metricsMs: _m, ...rest }) => rest);
+    expect(rows(out)).toEqual(rows(ref));
+    expect(rows(out).filter((r) => r.status === 'failed').map((r) => r.error)).toEqual(Array(3).fill(expect.stringMatching(/x\.png is not a readable image/)));
+    const files = (d: string, sub: string) => listFiles(path.join(d, sub));
+    for (const sub of ['masks', 'results/mean', 'results/patch-patchsize=3', 'results/patch-patchsize=5']) {
+      const names = await files(ref, sub);
+      expect(names.length).toBeGreaterThan(0);
+      expect(await files(out, sub)).toEqual(names);
+      for (const n of names) expect(readFileSync(path.join(out, sub, n)).equals(readFileSync(path.join(ref, sub, n)))).toBe(true);
+    }
+    expect(readFileSync(path.join(out, 'grid.png')).equals(readFileSync(path.join(ref, 'grid.png')))).toBe(true);
+    expect(readFileSync(path.join(out, 'report.html'), 'utf8')).toContain('patch patchSize=5');
+    const means = (d: string) => (JSON.parse(readFileSync(path.join(d, 'summary.json'), 'utf8')) as { runs: { run: string; metrics: unknown }[] }).runs.map((r) => [r.run, r.metrics]);
+    expect(means(out)).toEqual(means(ref));
+  }, 120000);
+
   it('a wrong password or an unreachable Redis fails the submit with one line, never printing the password', () => {
     const bad = redis.url.replace(encodeURIComponent('s3cret/pw'), 'wrong');
     const imgs = path.join(tmp.dir, 'images');

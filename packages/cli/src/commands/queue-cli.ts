@@ -32,12 +32,12 @@ export function addQueueCommands(program: Command): void {
     );
   batch
     .command('submit')
-    .description('submit one job per image (the validated config travels with each job, every path in it absolute); prints the batch id')
+    .description('submit one job per image (the validated config travels with each job, every path in it absolute), or with --eval one per run × image of an eval config; prints the batch id')
     .option('-c, --config <file>', 'pipeline config (.yaml/.yml/.json); see `diff2s schema`')
-    .requiredOption('-i, --image <path>', 'input folder (or one image file)')
+    .option('-i, --image <path>', 'input folder (or one image file) (default: from the config)')
     .option('-m, --mask <path>', 'mask file for all images, or a folder matched by file stem')
     .addOption(new Option('--mask-convention <c>', 'which mask colour is the hole').choices(['hole-white', 'known-white']))
-    .requiredOption('-o, --out <dir>', 'output folder (on the shared storage)')
+    .option('-o, --out <dir>', 'output folder, on the shared storage (default: ./out; for --eval: the eval config\'s output)')
     .option('-g, --guide <type>', 'stage-1 guide (sets guide.type): patch, mean, nearest, harmonic, constant, diffusion, onnx, file')
     .option('--model <dir>', 'the refiner\'s model folder (sets model.path; no fit)')
     .option('--no-refine', 'stage 1 only: no refiner, no fit')
@@ -49,6 +49,9 @@ export function addQueueCommands(program: Command): void {
     .option('--keep-model <dir>', 'keep the fitted model as a model folder')
     .option('--concat', 'also write a side-by-side sheet per image')
     .option('--set <key=value>', 'override any config key (repeatable)', collect, [] as string[])
+    .option('--eval <file>', 'an eval config (`diff2s eval`) instead: one job per run × image; --wait then writes the eval\'s tables, plots, grid and report')
+    .option('--limit <n>', 'with --eval: only the first N images', positiveInt('--limit'))
+    .option('--only <names...>', 'with --eval: only these runs or methods (by name)')
     .requiredOption('--queue <url>', QUEUE_HELP)
     .option('--wait', 'follow the batch to its end: a progress bar with ETA across all workers, then the summary; exit code as `diff2s inpaint`')
     .option('--attempts <n>', 'attempts per job for runtime errors (bad inputs fail at once, not retried)', positiveInt('--attempts'), 3)
@@ -75,13 +78,13 @@ export function addQueueCommands(program: Command): void {
     });
   batch
     .command('retry')
-    .description('put a batch\'s failed jobs back in the queue (fresh attempts)')
+    .description('put a batch\'s failed jobs back in the queue (fresh attempts); with --wait, follow it to its end (an eval batch: then write its report)')
     .argument('<id>', 'batch id')
     .requiredOption('--queue <url>', QUEUE_HELP)
     .option('--wait', 'follow the batch to its end', false)
     .option('-q, --quiet', 'no progress output', false)
     .action(async (id: string, opts) => {
-      const r = await retryCommand(id, opts);
+      const r = await retryCommand(id, opts, cliContainer());
       process.stdout.write(`${r.retried}\n`);
       process.exitCode = r.exitCode;
     });

@@ -43,6 +43,12 @@ export interface InpaintJobResult {
 /** The record of a batch, stored at `diff2s:batch:<id>`. */
 export interface BatchInfo {
   id: string;
+  /** `inpaint` (one job per image) or `eval` (one job per image × run; the submit's --wait writes the report). */
+  kind?: 'inpaint' | 'eval';
+  /** Eval batches: the eval config as submitted (paths absolute, --limit and --seed applied), its file, --only. */
+  evalConfig?: Record<string, unknown>;
+  configFile?: string;
+  only?: string[];
   created: string;
   total: number;
   image: string;
@@ -142,14 +148,19 @@ export class Roots {
     }
   }
 
+  /** Check every path key of a pipeline config (relative ones resolved against `baseDir`). */
+  checkPipeline(cfg: PipelineConfig, baseDir: string, where = ''): void {
+    for (const k of CONFIG_PATH_KEYS) {
+      const v = k.get(cfg);
+      if (v !== undefined) this.check(path.resolve(baseDir, v), `${where}${k.key}`);
+    }
+  }
+
   /** Check every path of a job: image, mask, output folder and every path key of its config. */
   checkJob(job: InpaintJobData): void {
     this.check(job.image, 'image');
     if (job.mask) this.check(job.mask, 'mask');
     this.check(job.outDir, 'output folder');
-    for (const k of CONFIG_PATH_KEYS) {
-      const v = k.get(job.config);
-      if (v !== undefined) this.check(v, k.key);
-    }
+    this.checkPipeline(job.config, job.outDir);
   }
 }

@@ -19,6 +19,8 @@ import { parsePipelineConfig } from '../config/parse';
 import { ModelResolver } from '../models';
 import { createPipeline, type Pipeline } from '../pipeline';
 import { connectRedis, QUEUE_NAME, redactUrl } from './connection';
+import type { PipelineConfig } from '../config/schema';
+import { EvalRunner, type EvalJobData, type EvalJobResult } from './eval';
 import { JOB_VERSION, Roots, type InpaintJobData, type InpaintJobResult } from './jobs';
 
 export interface WorkerOptions {
@@ -67,16 +69,16 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const me = `${hostname()}:${process.pid}`;
   let processed = 0;
 
-  const pipelineFor = (job: InpaintJobData): Promise<Pipeline> => {
-    const { input: _i, output: _o, ...rest } = job.config;
-    const key = JSON.stringify(rest);
+  const pipelineFor = (config: PipelineConfig, baseDir: string): Promise<Pipeline> => {
+    const { input: _i, output: _o, ...rest } = config;
+    const key = JSON.stringify([rest, baseDir]);
     let p = pipelines.get(key);
     if (p) {
       pipelines.delete(key); // re-insert: most recently used last
       pipelines.set(key, p);
       return p;
     }
-    p = createPipeline(job.config, { container: options.container, baseDir: job.outDir, models });
+    p = createPipeline(config, { container: options.container, baseDir, models });
     p.catch(() => pipelines.delete(key));
     pipelines.set(key, p);
     while (pipelines.size > MAX_PIPELINES) {
@@ -87,17 +89,43 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     return p;
   };
 
-  const processJob = async (job: Job<InpaintJobData, InpaintJobResult>): Promise<InpaintJobResult> => {
+  const evalRunner = new EvalRunner(options.container, roots, pipelineFor);
+
+  const processJob = async (job: Job<InpaintJobData | EvalJobData, InpaintJobResult | EvalJobResult>): Promise<InpaintJobResult | EvalJobResult> => {
+    if (job.data?.v === JOB_VERSION && job.data.kind === 'eval') return processEval(job as Job<EvalJobData>);
+    return processInpaint(job as Job<InpaintJobData>);
+  };
+
+  const processEval = async (job: Job<EvalJobData>): Promise<EvalJobResult> => {
+    const data = job.data;
+    const what = `${data.runName} on ${data.itemId}`;
+    try {
+      log(`job ${job.id} (${what}): started${job.attemptsMade ? ` (attempt ${job.attemptsMade + 1})` : ''}`);
+      const r = await evalRunner.run(job, me);
+      log(`job ${job.id} (${what}): ${r.row.status === 'ok' ? 'done' : `recorded a failure: ${r.row.error};`} in ${r.seconds.toFixed(2)} s`);
+      return r;
+    } catch (err) {
+      const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
+      if (exitCodeFor(err) === 2 || err instanceof UnrecoverableError) {
+        log(`job ${job.id} (${what}): ERROR: ${msg}`);
+        throw err instanceof UnrecoverableError ? err : new UnrecoverableError(msg);
+      }
+      log(`job ${job.id} (${what}): ERROR: ${msg} (attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1})`);
+      throw err;
+    }
+  };
+
+  const processInpaint = async (job: Job<InpaintJobData>): Promise<InpaintJobResult> => {
     const t0 = performance.now();
     const data = job.data;
     try {
       if (data?.v !== JOB_VERSION || data.kind !== 'inpaint') {
-        throw new UnrecoverableError(`job ${job.id} is not a diff2s inpaint job of version ${JOB_VERSION} (submitted by another diff2s version?)`);
+        throw new UnrecoverableError(`job ${job.id} is not a diff2s inpaint or eval job of version ${JOB_VERSION} (submitted by another diff2s version?)`);
       }
       roots.checkJob(data);
       log(`job ${job.id} (${data.stem}): started${job.attemptsMade ? ` (attempt ${job.attemptsMade + 1})` : ''}`);
       const cfg = parsePipelineConfig(data.config); // never trust the queue: validated again
-      const pipeline = await pipelineFor({ ...data, config: cfg });
+      const pipeline = await pipelineFor(cfg, data.outDir);
       await removeStaleTemps(data.outDir, data.stem, cfg.samples);
       const fitUnits = pipeline.fits ? 100 : 0;
       const unitsPerImage = 1 + fitUnits + pipeline.refinerSteps;
@@ -136,7 +164,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     }
   };
 
-  const worker = new Worker<InpaintJobData, InpaintJobResult>(QUEUE_NAME, processJob, {
+  const worker = new Worker<InpaintJobData | EvalJobData, InpaintJobResult | EvalJobResult>(QUEUE_NAME, processJob, {
     connection: redis,
     concurrency: options.concurrency ?? 1,
     lockDuration: options.lockDuration ?? 30000,
