@@ -250,6 +250,15 @@ maybe('queue faults: bad inputs, runtime retries, roots, a password', () => {
     expect(sub2.stderr).toMatch(/ERROR: output folder .*out is outside the worker's roots/);
     expect(await listFiles(path.join(outside.dir, 'out'))).toEqual(['summary.csv', 'summary.json']);
     expect(readFileSync(path.join(outside.dir, 'out', 'summary.csv'), 'utf8')).toMatch(/ok\.png,.*,,failed,.*outside the worker's roots/);
+    // an eval whose dataset lies outside the roots: every job refused before the dataset is listed, recorded as failed rows
+    const ecfg = path.join(tmp.dir, 'e-out.yaml');
+    writeFileSync(ecfg, `dataset: { images: ${outside.dir}, masks: { file: ${mask} } }\nmethods: [{ name: mean, pipeline: { guide: { type: mean } } }]\nmetrics: [l1]\n`);
+    const sub3 = runCli(['batch', 'submit', '--eval', ecfg, '-o', path.join(tmp.dir, 'out-e'), '--queue', redis.url, '--wait']);
+    expect(sub3.status).toBe(2);
+    expect(sub3.stderr).toMatch(/ERROR: dataset\.images .* is outside the worker's roots/);
+    const erows = JSON.parse(readFileSync(path.join(tmp.dir, 'out-e', 'per-image.json'), 'utf8')) as { status: string; error: string }[];
+    expect(erows.length).toBeGreaterThan(0);
+    for (const r of erows) expect(r).toMatchObject({ status: 'failed', error: expect.stringMatching(/outside the worker's roots/) });
   }, 60000);
 
   it('an eval config as jobs (run × image): the same rows, results, masks and grid as `diff2s eval`, failures recorded', async () => {

@@ -1,7 +1,8 @@
 /**
  * `diff2s batch submit | status | retry`: batch inpainting as jobs on a Redis-backed queue (BullMQ), run by
  * `diff2s worker` processes on any machine that sees the same storage (see queue/jobs.ts for the contract).
- * Inputs, flags and output names are the batch mode's of `diff2s inpaint`; one job per image.
+ * Inputs, flags and output names are the batch mode's of `diff2s inpaint`; one job per image. With `--eval`, an eval
+ * config instead: one job per run × image (queue/eval.ts), the eval's report written after the batch.
  */
 import * as path from 'path';
 import { Queue, type Job } from 'bullmq';
