@@ -122,9 +122,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       if (data?.v !== JOB_VERSION || data.kind !== 'inpaint') {
         throw new UnrecoverableError(`job ${job.id} is not a diff2s inpaint or eval job of version ${JOB_VERSION} (submitted by another diff2s version?)`);
       }
-      roots.checkJob(data);
-      log(`job ${job.id} (${data.stem}): started${job.attemptsMade ? ` (attempt ${job.attemptsMade + 1})` : ''}`);
       const cfg = parsePipelineConfig(data.config); // never trust the queue: validated again
+      roots.checkJob({ ...data, config: cfg });
+      log(`job ${job.id} (${data.stem}): started${job.attemptsMade ? ` (attempt ${job.attemptsMade + 1})` : ''}`);
       const pipeline = await pipelineFor(cfg, data.outDir);
       await removeStaleTemps(data.outDir, data.stem, cfg.samples);
       const fitUnits = pipeline.fits ? 100 : 0;
