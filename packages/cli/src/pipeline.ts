@@ -22,6 +22,7 @@ import { parsePipelineConfig } from './config/parse';
 import { FitConfig, type PipelineConfig } from './config/schema';
 import { fitModel, fitSchedule, type FitProgress, type FitResult } from './fit';
 import { COLOUR_PRIOR, ModelResolver, type ResolvedModel } from './models';
+import { cropRect, padToMultiple, pasteHole, planHd, resizeMaskCovering, resizeTensor, type Rect } from './hd';
 
 /** The container every CLI command uses: core + engine + guides modules. */
 export function cliContainer(logger?: Logger): Diff2sContainer {
@@ -63,6 +64,11 @@ export interface PipelineRunResult {
   /** The refiner's model: folder, engine, and the fit when fitted. */
   model?: { path: string; engine: 'onnx' | 'tfjs'; fit?: FitResult };
   timings: { guideMs: number; fitMs: number; refinerMs: number; stepMs: number[] };
+  /**
+   * Where the pipeline ran (the HD strategy, `hd`): the crops in image pixels, or the whole image (`scaled`: the size it
+   * ran at for `resize`). Absent when the whole image ran as it is.
+   */
+  regions?: (Rect & { strategy: 'crop' | 'resize' | 'original'; scaled?: [number, number] })[];
 }
 
 /** A pipeline built from a config: run it on images, then dispose it. */
@@ -164,10 +170,14 @@ export async function createPipeline(config: unknown, options: CreatePipelineOpt
     const summary = `guide ${guideType}` + (refinerCfg ? ` → refiner (${refinerCfg.sampler.type}, T_k ${tk}, ${modelLabel}${refinerCfg.guard ? `, guard: ${refinerCfg.guardMethod}` : ''})` : '');
     const channels: 1 | 3 | 'keep' = fixed ? (fixed.model.config.imageChannels as 1 | 3) : fit ? 3 : 'keep';
     const guideSchedule = guideFit ? await fitSchedule(container, guideFit, baseDir) : undefined;
-    const run = (req: PipelineRunRequest) => runPipeline({
-      cfg, req, guide: guide!, sampler, refinerOptions, tk, fixed, fit, models, baseDir, logger, channels,
+    // any image size: what runs is padded to the guide's and the networks' size multiple (a fitted model's init is a
+    // frugal UNet; 16 covers up to four levels)
+    const levels = fixed ? (fixed.model.config as { channelMults?: unknown[] }).channelMults?.length ?? 4 : 4;
+    const multiple = lcm(guide!.sizes.multiple, refinerCfg || guideFit ? 2 ** levels : 1);
+    const run = (req: PipelineRunRequest) => runHd(req, cfg, multiple, (sub) => runPipeline({
+      cfg, req: sub, guide: guide!, sampler, refinerOptions, tk, fixed, fit, models, baseDir, logger, channels,
       ...(guideFit ? { guideFit: { fit: guideFit, T: guideSchedule!.T, options: guideRest, ctx } } : {}),
-    });
+    }));
     return { config: cfg, guide: guide!, summary, refinerSteps, fits: !!fit || !!guideFit, channels, model: fixed, run, dispose };
   } catch (err) {
     await dispose();
@@ -204,7 +214,14 @@ function adaptChannels(image: Tensor4, channels: 1 | 3 | 'keep', where: string, 
   throw new InputError(`${where} has ${channels} channel(s) and the image has ${image.c}: a grey model cannot fill a colour image (use a colour model, or fit one: model: { fit: {} })`);
 }
 
-async function runPipeline(x: RunContext): Promise<PipelineRunResult> {
+/** Stage 1 of a run, and the rest of it (fit, guard, refiner) to run when wanted. */
+interface StagedRun {
+  /** Stage 1 in the input's channels. */
+  stage1: Tensor4;
+  finish(): Promise<PipelineRunResult>;
+}
+
+async function runPipeline(x: RunContext): Promise<StagedRun> {
   const { cfg, req } = x;
   const seed = req.seed ?? cfg.seed;
   const samples = req.samples ?? cfg.samples;
@@ -239,7 +256,16 @@ async function runPipeline(x: RunContext): Promise<PipelineRunResult> {
   }
   assertFinite(s1.stage1, `guide "${guide.name}"`);
   const back = (t: Tensor4) => (t.c === inC ? t : toChannels(t, inC));
-  await req.onStage1?.(back(s1.stage1));
+  return { stage1: back(s1.stage1), finish: () => finishPipeline(x, { s1, guide, back, fitResult, fitMs, seed, samples, refinerOn }) };
+}
+
+async function finishPipeline(x: RunContext, st: {
+  s1: Awaited<ReturnType<typeof inpaint>>; guide: Guide; back: (t: Tensor4) => Tensor4; fitResult?: FitResult; fitMs: number;
+  seed: number; samples: number; refinerOn: boolean;
+}): Promise<PipelineRunResult> {
+  const { cfg, req } = x;
+  const { s1, guide, back, fitMs, seed, samples, refinerOn } = st;
+  let fitResult = st.fitResult;
   const timings = { guideMs: s1.timings.guideMs, fitMs, refinerMs: 0, stepMs: [] as number[] };
   if (!refinerOn) {
     const stage1 = back(s1.stage1);
@@ -338,6 +364,128 @@ async function runPipeline(x: RunContext): Promise<PipelineRunResult> {
     model: { path: resolved.path, engine: resolved.engine, ...(fitResult ? { fit: fitResult } : {}) }, timings,
   };
   check(out.final, out.image, out.mask);
+  return out;
+}
+
+const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
+const lcm = (a: number, b: number) => (a * b) / gcd(a, b);
+
+/** The top-left h×w crop of every image of `t`. */
+function topLeft(t: Tensor4, h: number, w: number): Tensor4 {
+  return cropRect(t, { x0: 0, y0: 0, x1: w, y1: h });
+}
+
+/** Concatenate per-image results (each [samples,…]) in image order. */
+function concatResults(parts: PipelineRunResult[]): PipelineRunResult {
+  const cat = (ts: Tensor4[]) => {
+    const out = new Tensor4([ts.reduce((s, t) => s + t.n, 0), ts[0].c, ts[0].h, ts[0].w]);
+    let off = 0;
+    for (const t of ts) {
+      out.data.set(t.data, off);
+      off += t.size;
+    }
+    return out;
+  };
+  const first = parts[0];
+  return {
+    stage1: cat(parts.map((p) => p.stage1)),
+    ...(parts.every((p) => p.stage2) ? { stage2: cat(parts.map((p) => p.stage2!)) } : {}),
+    final: cat(parts.map((p) => p.final)),
+    image: cat(parts.map((p) => p.image)),
+    mask: cat(parts.map((p) => p.mask)),
+    ...(parts.every((p) => p.guard) ? { guard: parts.flatMap((p) => p.guard!) } : {}),
+    ...(first.model ? { model: first.model } : {}),
+    regions: parts.flatMap((p) => p.regions ?? []),
+    timings: {
+      guideMs: parts.reduce((s, p) => s + p.timings.guideMs, 0),
+      fitMs: parts.reduce((s, p) => s + p.timings.fitMs, 0),
+      refinerMs: parts.reduce((s, p) => s + p.timings.refinerMs, 0),
+      stepMs: parts.flatMap((p) => p.timings.stepMs),
+    },
+  };
+}
+
+/**
+ * The HD strategy and padding around the runner (./hd.ts): each image's regions (crops, or the whole image, scaled
+ * for `resize`) are padded to `multiple`, run, cropped back, and their hole pixels pasted into the input.
+ */
+async function runHd(
+  req: PipelineRunRequest, cfg: PipelineConfig, multiple: number, inner: (req: PipelineRunRequest) => Promise<StagedRun>,
+): Promise<PipelineRunResult> {
+  const { image } = req;
+  const maskOf = (i: number) => (req.mask.n === image.n ? req.mask.slice(i) : req.mask.slice(0));
+  const plans = Array.from({ length: image.n }, (_, i) => planHd(maskOf(i), cfg.hd));
+  const trivial = plans.every((p) => p.strategy === 'original') && image.h % multiple === 0 && image.w % multiple === 0;
+  if (trivial) {
+    const staged = await inner(req);
+    await req.onStage1?.(staged.stage1);
+    return staged.finish();
+  }
+  if (image.n > 1) {
+    const parts: PipelineRunResult[] = [];
+    for (let i = 0; i < image.n; i++) parts.push(await runHd({ ...req, image: image.slice(i), mask: maskOf(i), onStage1: undefined }, cfg, multiple, inner));
+    const out = concatResults(parts);
+    await req.onStage1?.(out.stage1);
+    return out;
+  }
+  const plan = plans[0];
+  const mask = maskOf(0);
+  const samples = req.samples ?? cfg.samples;
+  const base = samples > 1 ? image.repeatEach(samples) : image.clone();
+  const fullMask = samples > 1 ? mask.repeatEach(samples) : mask;
+  const stage1 = base.clone();
+  // stage 1 of every region first (shown as soon as it exists), then the fits and refinements
+  const staged: { rect: Rect; run: StagedRun; back: (t: Tensor4) => Tensor4 }[] = [];
+  for (const rect of plan.regions) {
+    const rw = rect.x1 - rect.x0, rh = rect.y1 - rect.y0;
+    let img = cropRect(image, rect), m = cropRect(mask, rect);
+    if (plan.scaled) {
+      img = resizeTensor(img, plan.scaled[0], plan.scaled[1]);
+      m = resizeMaskCovering(m, plan.scaled[0], plan.scaled[1]);
+    }
+    const ph = img.h, pw = img.w;
+    img = padToMultiple(img, multiple, cfg.hd.pad);
+    m = padToMultiple(m, multiple, 'zero');
+    const back = (t: Tensor4) => {
+      const u = topLeft(t, ph, pw);
+      return plan.scaled ? resizeTensor(u, rw, rh) : u;
+    };
+    const run = await inner({ ...req, image: img, mask: m, onStage1: undefined });
+    pasteHole(stage1, back(run.stage1), rect, mask);
+    staged.push({ rect, run, back });
+  }
+  await req.onStage1?.(stage1.clone());
+  const parts: { rect: Rect; res: PipelineRunResult; back: (t: Tensor4) => Tensor4 }[] = [];
+  for (const p of staged) parts.push({ rect: p.rect, res: await p.run.finish(), back: p.back });
+  const assemble = (pick: (r: PipelineRunResult) => Tensor4 | undefined): Tensor4 | undefined => {
+    if (!parts.every((p) => pick(p.res))) return undefined;
+    const out = base.clone();
+    for (const p of parts) pasteHole(out, p.back(pick(p.res)!), p.rect, mask);
+    return out;
+  };
+  const stage2 = assemble((r) => r.stage2);
+  const final = assemble((r) => r.final)!;
+  const verdicts = parts.map((p) => p.res.guard);
+  let guard: GuardVerdict[] | undefined;
+  if (verdicts.every((v) => v)) {
+    guard = parts.length === 1 ? verdicts[0] : verdicts[0]!.map((v0, i) => {
+      const all = verdicts.map((v) => v![i]);
+      return { ...v0, accept: all.some((v) => v.accept), reason: all.map((v, k) => `region ${k + 1}: ${v.reason}`).join('; ') };
+    });
+  }
+  const out: PipelineRunResult = {
+    stage1: assemble((r) => r.stage1)!, ...(stage2 ? { stage2 } : {}), final, image: base, mask: fullMask,
+    ...(guard ? { guard } : {}), ...(parts[0].res.model ? { model: parts[0].res.model } : {}),
+    regions: parts.map((p) => ({ ...p.rect, strategy: plan.strategy, ...(plan.scaled ? { scaled: plan.scaled } : {}) })),
+    timings: {
+      guideMs: parts.reduce((s, p) => s + p.res.timings.guideMs, 0),
+      fitMs: parts.reduce((s, p) => s + p.res.timings.fitMs, 0),
+      refinerMs: parts.reduce((s, p) => s + p.res.timings.refinerMs, 0),
+      stepMs: parts.flatMap((p) => p.res.timings.stepMs),
+    },
+  };
+  check(out.final, out.image, out.mask);
+  if (out.stage2) assertFinite(out.stage2, 'the refiner (its model)');
   return out;
 }
 

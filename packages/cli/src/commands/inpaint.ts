@@ -219,9 +219,38 @@ export async function runOne(
   if (holes === mask.size && !sz.fullMask) {
     throw new InputError(`mask ${pair.mask ?? pair.image} covers the whole image: guide "${pipeline.guide.name}" needs known pixels`, pair.mask ?? pair.image);
   }
+  const ext = cfg.output.format === 'jpeg' ? 'jpg' : cfg.output.format;
+  const stemDir = singleFile ? path.dirname(outSpec) : outSpec;
+  const writeOpts = (f: string) => ({ format: /\.png$/i.test(f) ? 'png' as const : cfg.output.format, ...(img.icc ? { icc: img.icc } : {}) });
+  const stage1Name = (k: number, n: number) => singleFile
+    ? path.join(stemDir, `${path.basename(outSpec, path.extname(outSpec))}_stage1${path.extname(outSpec)}`)
+    : path.join(stemDir, `${pair.stem}${n > 1 ? `_${k}` : ''}_stage1.${ext}`);
+  const refusesInput = (f: string) => {
+    const input = inputFiles.get(realpathOrSelf(f));
+    if (input) throw new InputError(`output ${f} is the input ${input.kind} ${input.file}: refusing to overwrite it (choose another --out)`, f);
+  };
+  // stage 1 first: written as soon as it exists, while the fit and the refiner run; so every name this image can
+  // write is checked against the inputs before anything is written
+  const early: string[] = [];
+  const nOut = img.tensor.n * cfg.samples;
+  for (let k = 0; k < nOut; k++) {
+    const suffix = nOut > 1 ? `_${k}` : '';
+    if (singleFile) refusesInput(outSpec);
+    for (const kind of ['stage1', 'stage2', 'sheet']) refusesInput(path.join(stemDir, `${pair.stem}${suffix}_${kind}.${kind === 'sheet' ? 'png' : ext}`));
+    refusesInput(stage1Name(k, nOut));
+  }
   const res = await pipeline.run({
     image: img.tensor,
     mask,
+    onStage1: pipeline.refinerSteps > 0 && cfg.output.stage1 ? async (s1) => {
+      for (let k = 0; k < s1.n; k++) refusesInput(stage1Name(k, s1.n));
+      for (let k = 0; k < s1.n; k++) {
+        const f = stage1Name(k, s1.n);
+        await writeImage(f, s1.slice(k), writeOpts(f));
+        early.push(f);
+      }
+      log(`stage 1: ${early.join(', ')}`);
+    } : undefined,
     onProgress: (e) => {
       if (e.stage === 'guide') progress(0, `guide ${Math.round(e.fraction * 100)}%`);
       else if (e.stage === 'fit') {
@@ -236,19 +265,16 @@ export async function runOne(
   for (const [k, v] of (res.guard ?? []).entries()) log(`${pair.stem}${res.guard!.length > 1 ? ` sample ${k}` : ''}: ${v.reason}`);
   const final = res.final;
   const refined = !!res.stage2;
-  const ext = cfg.output.format === 'jpeg' ? 'jpg' : cfg.output.format;
   const outputs: string[] = [];
   const all: [string, Tensor4][] = [];
   const n = final.n;
   for (let k = 0; k < n; k++) {
     const suffix = n > 1 ? `_${k}` : '';
-    const stemDir = singleFile ? path.dirname(outSpec) : outSpec;
     const finalName = singleFile ? outSpec : path.join(stemDir, `${pair.stem}${suffix}_${refined ? 'stage2' : 'stage1'}.${ext}`);
     const files: [string, Tensor4][] = [[finalName, final.slice(k)]];
     if (refined && cfg.output.stage1) {
-      const s1 = singleFile ? path.join(stemDir, `${path.basename(outSpec, path.extname(outSpec))}_stage1${path.extname(outSpec)}`)
-        : path.join(stemDir, `${pair.stem}${suffix}_stage1.${ext}`);
-      files.push([s1, res.stage1.slice(k)]);
+      const s1 = stage1Name(k, n);
+      if (!early.includes(s1)) files.push([s1, res.stage1.slice(k)]);
     }
     if (cfg.output.concat) {
       const masked = applyMask(res.image.slice(k), res.mask.slice(k), 0); // the incomplete input: hole in mid-grey
@@ -259,15 +285,13 @@ export async function runOne(
     all.push(...files);
   }
   // no output may be an input (after symlinks): checked for every file before the first is written
-  for (const [f] of all) {
-    const input = inputFiles.get(realpathOrSelf(f));
-    if (input) throw new InputError(`output ${f} is the input ${input.kind} ${input.file}: refusing to overwrite it (choose another --out)`, f);
-  }
+  for (const [f] of all) refusesInput(f);
   for (const [f, t] of all) {
-    await writeImage(f, t, { format: /\.png$/i.test(f) ? 'png' : cfg.output.format, ...(img.icc ? { icc: img.icc } : {}) });
+    await writeImage(f, t, writeOpts(f));
     outputs.push(f);
   }
-  return outputs;
+  // the early stage-1 files are listed after the final image, as before
+  return [outputs[0], ...early, ...outputs.slice(1)].filter((f) => f !== undefined);
 }
 
 /** Above this share of hole pixels a mask file gets a warning: it may be of the other convention. */

@@ -112,6 +112,32 @@ export const RefinerConfig = RefinerOptions.extend({
   band: z.number().int().min(0).max(4096).default(0),
 }).strict();
 
+/**
+ * How large images run (IOPaint's Original / Resize / Crop). Whatever runs is padded to the networks' size multiple
+ * and cropped back, so any image size runs; known pixels stay bit-exact in every strategy.
+ */
+export const HdConfig = z
+  .object({
+    /**
+     * `crop`: the pipeline runs on a crop around each hole (bounding box + `margin`, at least `minSize`), pasted back;
+     * `resize`: on the image scaled to `resizeLimit` (larger side), the upscaled hole pasted back; `original`: the
+     * whole image; `auto`: `crop` when the larger side exceeds `trigger`, else `original`.
+     */
+    strategy: z.enum(['auto', 'crop', 'resize', 'original']).default('auto'),
+    /** `auto` crops images whose larger side exceeds this (pixels). */
+    trigger: z.number().int().min(32).max(1 << 16).default(512),
+    /** Context around each hole's bounding box in a crop (pixels). */
+    margin: z.number().int().min(0).max(1 << 14).default(64),
+    /** Smallest crop side (pixels; the fit and the guide need context). */
+    minSize: z.number().int().min(16).max(1 << 14).default(128),
+    /** `resize`: the larger side the image runs at (pixels). */
+    resizeLimit: z.number().int().min(32).max(1 << 14).default(512),
+    /** How the padding to the networks' size multiple is filled: `symmetric` (mirror) or `edge` (replicate). */
+    pad: z.enum(['symmetric', 'edge']).default('symmetric'),
+  })
+  .strict();
+export type HdConfig = z.infer<typeof HdConfig>;
+
 /** The pipeline config (YAML or JSON): guide → refiner → outputs. */
 export const PipelineConfig = z
   .object({
@@ -131,6 +157,8 @@ export const PipelineConfig = z
     /** Stage 2. Omit (or `enabled: false`) for stage 1 only. */
     refiner: RefinerConfig.optional(),
     output: OutputConfig.default({ dir: 'out', format: 'png', concat: false, stage1: true }),
+    /** Large images: crop around the holes, resize, or run whole (see HdConfig). */
+    hd: HdConfig.default({ strategy: 'auto', trigger: 512, margin: 64, minSize: 128, resizeLimit: 512, pad: 'symmetric' }),
   })
   .strict();
 export type PipelineConfig = z.infer<typeof PipelineConfig>;
