@@ -1,18 +1,30 @@
 /**
  * `patch` guide: classical non-local patch-based inpainting after Newson, Almansa, Gousseau & Pérez,
- * "Non-Local Patch-Based Image Inpainting", IPOL 7 (2017). No training.
+ * "Non-Local Patch-Based Image Inpainting", IPOL 7 (2017), and its video version (SIAM J. Imaging Sci. 7, 2014).
+ * No training.
  *
- * - A pyramid (factor 2) whose depth comes from the hole's erosion depth: enough levels for the hole, at the coarsest
- *   level, to be no deeper than half a patch from its border.
+ * - A pyramid (factor 2) whose depth comes from the hole's erosion depth: the fewest levels for which the hole, at the
+ *   coarsest level, is at most `coarsestDepth` pixels deep (14 by default: measured, reports/patch-guide; the former
+ *   rule, half a patch, made coarse levels of 16–32 px on 128² images whose few sources gave poor copies).
  * - At each level, alternately (EM) a PatchMatch nearest-neighbour field (NNF) of the patches overlapping the hole to
  *   fully-known source patches (propagation + random search with radius ratio α), and a reconstruction of each
  *   hole pixel as the weighted average of what the patches covering it propose, with weights
  *   exp(−d / 2σ²) and σ² the 75th percentile of those patches' distances (adaptive per pixel).
- * - Onion-peel initialisation at the coarsest level (the hole is filled layer by layer from its border, each pixel
- *   copying the centre of its best match over the already-known part of its patch); NNF upsampling between levels;
- *   best-patch reconstruction at the finest level (sharper than the average).
- * - Optional texture features (|∂x u|, |∂y u| of the grey image averaged over a window) appended to the colour
- *   channels in the patch distance, reconstructed in the hole like colours.
+ * - Onion-peel initialisation at the coarsest level: the patches centred on known pixels that meet the hole are
+ *   matched first, then the hole layer by layer from its border; each layer is matched with the distance over the
+ *   already-known part of its patches (exhaustively when the level is small, `exactSearchPairs`) and reconstructed by
+ *   the weighted mean of the matched patches covering it (`init: onion-centre`, the former variant, copied the centre
+ *   of each pixel's own match). NNF upsampling between levels; best-patch reconstruction at the finest level
+ *   (sharper than the average).
+ * - Texture features (|∂x u|, |∂y u| of the grey image averaged over a window) appended to the colour channels in the
+ *   patch distance, reconstructed in the hole like colours.
+ * - `blend: poisson` (default; not in the paper): the finest hole is re-solved in the gradient domain with the
+ *   gradients of the source pixels it was copied from and the known pixels as boundary values, which removes the
+ *   steps where copies from differently lit places meet (sky gradients, large holes in photos).
+ *
+ * Work is bounded: at most `emIterations` EM steps of at most `pmIterations` PatchMatch passes per level, one pass of
+ * the onion peel, an exhaustive search only below `exactSearchPairs` patch pairs, at most 2000 conjugate-gradient
+ * iterations; each is linear in the number of hole pixels.
  *
  * Internals use interleaved (HWC) float32 buffers per level so that one patch row is one contiguous run; source
  * patches lie fully inside the image and fully in the known region of the level where they are searched.
@@ -52,6 +64,30 @@ export interface PatchOptions {
   featureWeight: number;
   /** Reconstruct the finest level from the single best patch (true, as in the paper) or by the weighted average. */
   bestPatchAtFinest: boolean;
+  /**
+   * Pyramid depth rule (`levels: auto`): the fewest levels for which the hole's erosion depth at the coarsest level
+   * is at most this many pixels (the patch half-size r when `null`).
+   */
+  coarsestDepth: number | null;
+  /** Pyramid filter: `box` (2×2 mean) or `gaussian` (a 4×4 binomial kernel over the known pixels, then decimation). */
+  downsample: 'box' | 'gaussian';
+  /**
+   * Coarsest-level initialisation: `onion-centre` (each layer pixel copies the centre of its best partial match) or
+   * `onion` (each layer is matched with the partial distance, then reconstructed by the weighted mean of the
+   * patches already matched that cover it).
+   */
+  init: 'onion-centre' | 'onion';
+  /**
+   * Search exhaustively (every source for every patch) in the initialisation when the level's sources × targets is at
+   * most this many patch pairs (0 = never); the work stays bounded whatever the hole.
+   */
+  exactSearchPairs: number;
+  /**
+   * `poisson`: after the finest reconstruction, re-solve the hole colours in the gradient domain (Δu = div v with
+   * u = the known pixels on the hole's border, v the gradients of the source pixels each hole pixel was copied from),
+   * so that copies from differently lit places meet without a step. `none`: the reconstruction as it is.
+   */
+  blend: 'none' | 'poisson';
 }
 
 /** One pyramid level: interleaved data (K values per pixel) and its hole (1 = hole). */
@@ -164,8 +200,16 @@ function addTextureFeatures(image: Tensor4, hole: Uint8Array, data: Float32Array
   }
 }
 
-/** Halve a level: a pixel is hole if any of its (up to 4) children is; values are the children's mean. */
-export function downsampleLevel(src: PatchLevel): PatchLevel {
+/** Binomial taps [1,3,3,1]/8 around the two children 2x, 2x+1 (offsets −1..2). */
+const BINOMIAL4 = [1 / 8, 3 / 8, 3 / 8, 1 / 8];
+
+/**
+ * Halve a level: a pixel is hole if any of its (up to 4) children is; values are the children's mean (`box`) or the
+ * 4×4 binomial average of the known fine pixels around them (`gaussian`: a low-pass before decimation that sees no
+ * hole value).
+ */
+export function downsampleLevel(src: PatchLevel, filter: 'box' | 'gaussian' = 'box'): PatchLevel {
+  if (filter === 'gaussian') return downsampleGaussian(src);
   const { w, h, k } = src;
   const w2 = (w + 1) >> 1, h2 = (h + 1) >> 1;
   const data = new Float32Array(w2 * h2 * k);
@@ -188,6 +232,43 @@ export function downsampleLevel(src: PatchLevel): PatchLevel {
       }
       for (let c = 0; c < k; c++) data[q * k + c] /= n;
       hole[q] = anyHole;
+    }
+  }
+  return { w: w2, h: h2, k, data, hole };
+}
+
+function downsampleGaussian(src: PatchLevel): PatchLevel {
+  const { w, h, k } = src;
+  const w2 = (w + 1) >> 1, h2 = (h + 1) >> 1;
+  const data = new Float32Array(w2 * h2 * k);
+  const hole = new Uint8Array(w2 * h2);
+  const acc = new Float64Array(k);
+  for (let y = 0; y < h2; y++) {
+    for (let x = 0; x < w2; x++) {
+      const q = y * w2 + x;
+      let anyHole = 0;
+      for (let dy = 0; dy < 2; dy++) for (let dx = 0; dx < 2; dx++) {
+        const yy = 2 * y + dy, xx = 2 * x + dx;
+        if (yy < h && xx < w) anyHole |= src.hole[yy * w + xx];
+      }
+      hole[q] = anyHole;
+      if (anyHole) continue; // hole values are filled by the inpainting; known ones never see a hole value
+      acc.fill(0);
+      let wsum = 0;
+      for (let ty = 0; ty < 4; ty++) {
+        const yy = 2 * y - 1 + ty;
+        if (yy < 0 || yy >= h) continue;
+        for (let tx = 0; tx < 4; tx++) {
+          const xx = 2 * x - 1 + tx;
+          if (xx < 0 || xx >= w) continue;
+          const p = yy * w + xx;
+          if (src.hole[p]) continue;
+          const wt = BINOMIAL4[ty] * BINOMIAL4[tx];
+          wsum += wt;
+          for (let c = 0; c < k; c++) acc[c] += wt * src.data[p * k + c];
+        }
+      }
+      for (let c = 0; c < k; c++) data[q * k + c] = acc[c] / wsum;
     }
   }
   return { w: w2, h: h2, k, data, hole };
@@ -218,6 +299,34 @@ function patchDistance(data: Float32Array, w: number, h: number, k: number, r: n
 }
 
 /**
+ * The weighted mean of the n values proposed at `sbuf[j]` (pixel indices of interleaved `data`, k values each) with
+ * weights exp(−d_j/(2σ²)), d_j = `dbuf[j]` (mean squared patch distances) and σ² their `percentile`-th percentile;
+ * written to `vals`. `sorted` is scratch space of at least n values.
+ */
+function weightedValue(data: Float32Array, k: number, dbuf: Float64Array, sbuf: Int32Array, sorted: Float64Array, n: number, percentile: number, vals: Float64Array): void {
+  // sigma^2 = percentile of the distances (insertion sort into a preallocated buffer)
+  for (let j = 0; j < n; j++) {
+    const v = dbuf[j];
+    let m = j - 1;
+    while (m >= 0 && sorted[m] > v) { sorted[m + 1] = sorted[m]; m--; }
+    sorted[m + 1] = v;
+  }
+  const rank = Math.min(n - 1, Math.max(0, Math.ceil((percentile / 100) * n) - 1));
+  const sigma2 = Math.max(sorted[rank], 1e-12);
+  const inv = -1 / (2 * sigma2);
+  const dmin = sorted[0];
+  vals.fill(0);
+  let wsum = 0;
+  for (let j = 0; j < n; j++) {
+    const wt = Math.exp((dbuf[j] - dmin) * inv); // shifted by the minimum: same ratios, no underflow
+    wsum += wt;
+    const b = sbuf[j] * k;
+    for (let c = 0; c < k; c++) vals[c] += wt * data[b + c];
+  }
+  for (let c = 0; c < k; c++) vals[c] /= wsum;
+}
+
+/**
  * PatchMatch and reconstruction on one level, for patches of half-size `r`.
  * Targets: pixels whose patch meets the hole. Sources: pixels whose patch lies inside the image and in the known
  * region. Distances are sums of squared differences over the in-image part of the target patch (early-terminated).
@@ -231,6 +340,8 @@ export class LevelMatcher {
   readonly nnf: Int32Array;
   /** Per pixel the (unnormalised) distance to its match. */
   readonly dist: Float64Array;
+  /** Per hole pixel: the source pixel its value was copied from by the last `best` reconstruction (-1 before). */
+  readonly copiedFrom: Int32Array;
   private readonly dbuf: Float64Array;
   private readonly sortbuf: Float64Array;
   private readonly sbuf: Int32Array;
@@ -256,6 +367,7 @@ export class LevelMatcher {
     this.holes = Int32Array.from(hl);
     this.nnf = new Int32Array(hw).fill(-1);
     this.dist = new Float64Array(hw);
+    this.copiedFrom = new Int32Array(hw).fill(-1);
     const p2 = (2 * r + 1) * (2 * r + 1);
     this.dbuf = new Float64Array(p2);
     this.sortbuf = new Float64Array(p2);
@@ -418,28 +530,10 @@ export class LevelMatcher {
         let bi = 0;
         for (let j = 1; j < n; j++) if (dbuf[j] < dbuf[bi]) bi = j;
         const b = sbuf[bi] * k;
+        this.copiedFrom[p] = sbuf[bi];
         for (let c = 0; c < k; c++) vals[c] = data[b + c];
       } else {
-        // sigma^2 = percentile of the distances (insertion sort into a preallocated buffer)
-        for (let j = 0; j < n; j++) {
-          const v = dbuf[j];
-          let m = j - 1;
-          while (m >= 0 && sorted[m] > v) { sorted[m + 1] = sorted[m]; m--; }
-          sorted[m + 1] = v;
-        }
-        const rank = Math.min(n - 1, Math.max(0, Math.ceil((percentile / 100) * n) - 1));
-        const sigma2 = Math.max(sorted[rank], 1e-12);
-        const inv = -1 / (2 * sigma2);
-        const dmin = sorted[0];
-        vals.fill(0);
-        let wsum = 0;
-        for (let j = 0; j < n; j++) {
-          const wt = Math.exp((dbuf[j] - dmin) * inv); // shifted by the minimum: same ratios, no underflow
-          wsum += wt;
-          const b = sbuf[j] * k;
-          for (let c = 0; c < k; c++) vals[c] += wt * data[b + c];
-        }
-        for (let c = 0; c < k; c++) vals[c] /= wsum;
+        weightedValue(data, k, dbuf, sbuf, sorted, n, percentile, vals);
       }
       const o = p * k;
       for (let c = 0; c < k; c++) {
@@ -538,6 +632,146 @@ export class LevelMatcher {
   }
 
   /**
+   * Onion-peel initialisation after Newson et al. (IPOL 2017, §2.5; SIAM 2014, §4.2): the patches that meet the hole
+   * but are centred on known pixels are matched first; then the hole is peeled layer by layer from its border: each
+   * layer's patches are matched with the distance over their already-known pixels (known or filled in an earlier
+   * layer), then each layer pixel is reconstructed as the weighted mean (weights exp(−d/2σ²), σ² the `percentile`-th
+   * percentile of the covering patches' d) of what the matched patches covering it propose. The search is exhaustive
+   * when the level's sources × targets is at most `exactPairs`, else PatchMatch-like (propagation from matched neighbours,
+   * random candidates, random search).
+   */
+  onionPeelWeighted(percentile: number, exactPairs: number): void {
+    const { w, h, k, data, hole } = this.level;
+    const r = this.r;
+    const hw = w * h;
+    const known = new Uint8Array(hw);
+    for (let p = 0; p < hw; p++) known[p] = hole[p] ? 0 : 1;
+    const matched = new Uint8Array(hw);
+    const nnf = this.nnf, dist = this.dist, valid = this.valid, sources = this.sources;
+    const exact = exactPairs > 0 && sources.length * this.targets.length <= exactPairs;
+    const xlo = r, xhi = w - 1 - r, ylo = r, yhi = h - 1 - r;
+    const maxRadius = Math.max(w, h);
+    const rng = this.rng;
+    // known pixels of the patch at q (offsets into the level) and their count
+    const offs = new Int32Array((2 * r + 1) * (2 * r + 1));
+    let nOff = 0;
+    const gather = (q: number): void => {
+      const qy = (q / w) | 0, qx = q - qy * w;
+      nOff = 0;
+      for (let dy = -r; dy <= r; dy++) {
+        const yy = qy + dy;
+        if (yy < 0 || yy >= h) continue;
+        for (let dx = -r; dx <= r; dx++) {
+          const xx = qx + dx;
+          if (xx < 0 || xx >= w || !known[yy * w + xx]) continue;
+          offs[nOff++] = dy * w + dx;
+        }
+      }
+    };
+    const partial = (q: number, s: number, best: number): number => {
+      let sum = 0;
+      for (let i = 0; i < nOff; i++) {
+        const a = (q + offs[i]) * k, b = (s + offs[i]) * k;
+        for (let c = 0; c < k; c++) { const e = data[a + c] - data[b + c]; sum += e * e; }
+        if (sum >= best) return sum;
+      }
+      return sum;
+    };
+    const matchOne = (q: number): void => {
+      gather(q);
+      if (nOff === 0) { nnf[q] = this.randomSource(); dist[q] = Infinity; return; }
+      let bestS = nnf[q] >= 0 && valid[nnf[q]] ? nnf[q] : this.randomSource();
+      let best = partial(q, bestS, Infinity);
+      const tryS = (cand: number): void => {
+        if (cand === bestS) return;
+        const d = partial(q, cand, best);
+        if (d < best) { best = d; bestS = cand; }
+      };
+      if (exact) {
+        for (let i = 0; i < sources.length; i++) tryS(sources[i]);
+      } else {
+        const qy = (q / w) | 0, qx = q - qy * w;
+        for (let yy = Math.max(0, qy - 1); yy <= Math.min(h - 1, qy + 1); yy++) {
+          for (let xx = Math.max(0, qx - 1); xx <= Math.min(w - 1, qx + 1); xx++) {
+            const n = yy * w + xx;
+            if (n === q || !matched[n]) continue;
+            const ns = nnf[n];
+            const sy = ((ns / w) | 0) + (qy - yy), sx = ns - ((ns / w) | 0) * w + (qx - xx);
+            if (sx < xlo || sx > xhi || sy < ylo || sy > yhi) continue;
+            const cand = sy * w + sx;
+            if (valid[cand]) tryS(cand);
+          }
+        }
+        for (let j = 0; j < 8; j++) tryS(this.randomSource());
+        for (let pass = 0; pass < 2; pass++) {
+          const sy = (bestS / w) | 0, sx = bestS - sy * w;
+          for (let rad = maxRadius; rad >= 1; rad *= this.alpha) {
+            let cx = Math.round(sx + rad * (2 * rng.uniform() - 1));
+            let cy = Math.round(sy + rad * (2 * rng.uniform() - 1));
+            if (cx < xlo) cx = xlo; else if (cx > xhi) cx = xhi;
+            if (cy < ylo) cy = ylo; else if (cy > yhi) cy = yhi;
+            const cand = cy * w + cx;
+            if (valid[cand]) tryS(cand);
+          }
+        }
+      }
+      nnf[q] = bestS;
+      dist[q] = best / nOff;
+    };
+    // the patches centred on known pixels that meet the hole
+    const t = this.targets;
+    for (let i = 0; i < t.length; i++) {
+      if (!known[t[i]]) continue;
+      matchOne(t[i]);
+      matched[t[i]] = 1;
+    }
+    const holes = this.holes;
+    const layer = new Int32Array(holes.length);
+    const dbuf = this.dbuf, sbuf = this.sbuf, sorted = this.sortbuf;
+    const vals = new Float64Array(k);
+    let remaining = holes.length;
+    while (remaining > 0) {
+      let nl = 0;
+      for (let i = 0; i < holes.length; i++) {
+        const p = holes[i];
+        if (known[p]) continue;
+        const py = (p / w) | 0, px = p - py * w;
+        let border = false;
+        for (let yy = Math.max(0, py - 1); yy <= Math.min(h - 1, py + 1) && !border; yy++) {
+          for (let xx = Math.max(0, px - 1); xx <= Math.min(w - 1, px + 1); xx++) if (known[yy * w + xx]) { border = true; break; }
+        }
+        if (border) layer[nl++] = holes[i];
+      }
+      if (nl === 0) break; // cannot happen when some pixel is known
+      for (let i = 0; i < nl; i++) matchOne(layer[i]);
+      for (let i = 0; i < nl; i++) matched[layer[i]] = 1;
+      for (let i = 0; i < nl; i++) {
+        const p = layer[i];
+        const py = (p / w) | 0, px = p - py * w;
+        let n = 0;
+        for (let dy = -r; dy <= r; dy++) {
+          const qy = py + dy;
+          if (qy < 0 || qy >= h) continue;
+          for (let dx = -r; dx <= r; dx++) {
+            const qx = px + dx;
+            if (qx < 0 || qx >= w) continue;
+            const q = qy * w + qx;
+            if (!matched[q] || !Number.isFinite(dist[q])) continue;
+            dbuf[n] = dist[q];
+            sbuf[n] = nnf[q] - dy * w - dx;
+            n++;
+          }
+        }
+        if (n === 0) { for (let c = 0; c < k; c++) data[p * k + c] = data[nnf[p] * k + c]; continue; }
+        weightedValue(data, k, dbuf, sbuf, sorted, n, percentile, vals);
+        for (let c = 0; c < k; c++) data[p * k + c] = vals[c];
+      }
+      for (let i = 0; i < nl; i++) known[layer[i]] = 1;
+      remaining -= nl;
+    }
+  }
+
+  /**
    * Initialise this (finer) level from the coarser one: the NNF is upsampled (φ(p) = 2φ(⌊p/2⌋) + p mod 2, replaced
    * by a random source where that is not a valid source here) and hole pixels take their parent's value.
    */
@@ -569,6 +803,87 @@ export class LevelMatcher {
       for (let ch = 0; ch < k; ch++) data[p * k + ch] = cdata[c * k + ch];
     }
   }
+}
+
+/**
+ * Gradient-domain re-solve of the hole (the first `channels` values of `level`): for every hole pixel p and 4-neighbour
+ * p', u(p') − u(p) should equal the guidance g(p, p'), the mean of the step at p's source (`from[p]` + (p' − p) minus
+ * `from[p]`) and, for a hole neighbour, the same step at p''s source; known neighbours are fixed (Dirichlet). The
+ * normal equations (a graph Laplacian, symmetric positive definite) are solved by conjugate gradients from the
+ * current values, at most `maxIterations` iterations (the work is linear in the hole per iteration). Values are
+ * clamped to [-1, 1].
+ */
+export function poissonBlend(level: PatchLevel, from: Int32Array, channels: number, maxIterations: number): number {
+  const { w, h, k, data, hole } = level;
+  const hw = w * h;
+  const idx = new Int32Array(hw).fill(-1);
+  const px: number[] = [];
+  for (let p = 0; p < hw; p++) if (hole[p] && from[p] >= 0) { idx[p] = px.length; px.push(p); }
+  const n = px.length;
+  if (n === 0) return 0;
+  const nb = new Int32Array(n * 4).fill(-2); // -2: outside the image; -1: known; else the unknown's index
+  const deg = new Float64Array(n);
+  const steps = [-w, w, -1, 1];
+  for (let i = 0; i < n; i++) {
+    const p = px[i];
+    const y = (p / w) | 0, x = p - y * w;
+    const inside = [y > 0, y < h - 1, x > 0, x < w - 1];
+    for (let j = 0; j < 4; j++) {
+      if (!inside[j]) continue;
+      const q = p + steps[j];
+      nb[i * 4 + j] = idx[q] >= 0 ? idx[q] : -1;
+      deg[i]++;
+    }
+  }
+  const b = new Float64Array(n), u = new Float64Array(n), res = new Float64Array(n), dir = new Float64Array(n), ad = new Float64Array(n);
+  let iterations = 0;
+  for (let c = 0; c < channels; c++) {
+    // right-hand side: Σ_neighbours (known value or 0) − Σ g(p, p')
+    for (let i = 0; i < n; i++) {
+      const p = px[i], s = from[p];
+      u[i] = data[p * k + c];
+      let rhs = 0;
+      for (let j = 0; j < 4; j++) {
+        const t = nb[i * 4 + j];
+        if (t === -2) continue;
+        const q = p + steps[j];
+        let g = data[(s + steps[j]) * k + c] - data[s * k + c];
+        if (t >= 0) {
+          const sq = from[q];
+          g = 0.5 * (g + data[sq * k + c] - data[(sq - steps[j]) * k + c]);
+        } else {
+          rhs += data[q * k + c];
+        }
+        rhs -= g;
+      }
+      b[i] = rhs;
+    }
+    const apply = (v: Float64Array, out: Float64Array): void => {
+      for (let i = 0; i < n; i++) {
+        let a = deg[i] * v[i];
+        for (let j = 0; j < 4; j++) { const t = nb[i * 4 + j]; if (t >= 0) a -= v[t]; }
+        out[i] = a;
+      }
+    };
+    apply(u, ad);
+    let rr = 0, bb = 0;
+    for (let i = 0; i < n; i++) { res[i] = b[i] - ad[i]; dir[i] = res[i]; rr += res[i] * res[i]; bb += b[i] * b[i]; }
+    const tol = 1e-10 * Math.max(bb, 1e-12);
+    for (let it = 0; it < maxIterations && rr > tol; it++) {
+      apply(dir, ad);
+      let pAp = 0;
+      for (let i = 0; i < n; i++) pAp += dir[i] * ad[i];
+      const alpha = rr / pAp;
+      let rr2 = 0;
+      for (let i = 0; i < n; i++) { u[i] += alpha * dir[i]; res[i] -= alpha * ad[i]; rr2 += res[i] * res[i]; }
+      const beta = rr2 / rr;
+      rr = rr2;
+      for (let i = 0; i < n; i++) dir[i] = res[i] + beta * dir[i];
+      iterations++;
+    }
+    for (let i = 0; i < n; i++) data[px[i] * k + c] = u[i] < -1 ? -1 : u[i] > 1 ? 1 : u[i];
+  }
+  return iterations;
 }
 
 /** Result of {@link computeNnf}. */
@@ -621,6 +936,11 @@ export const patchGuideConfig = z
     textureFeatures: z.boolean().default(true),
     featureWeight: z.number().min(0).default(50),
     bestPatchAtFinest: z.boolean().default(true),
+    coarsestDepth: z.number().positive().nullable().default(14),
+    downsample: z.enum(['box', 'gaussian']).default('box'),
+    init: z.enum(['onion-centre', 'onion']).default('onion'),
+    exactSearchPairs: z.number().int().min(0).default(4_000_000),
+    blend: z.enum(['none', 'poisson']).default('poisson'),
   })
   .strict();
 
@@ -654,12 +974,13 @@ export class PatchGuide implements Guide {
       this.logger?.debug(`patch guide: no fully-known ${o.patchSize}x${o.patchSize} patch in this ${w}x${h} image; using ${2 * r + 1}x${2 * r + 1}`);
     }
     const depth = erosionDepth(hole0, h, w);
-    let levels = o.levels === 'auto' ? 1 + Math.max(0, Math.ceil(Math.log2(depth / Math.max(r, 1)))) : o.levels;
+    const coarsestDepth = o.coarsestDepth ?? Math.max(r, 1);
+    let levels = o.levels === 'auto' ? 1 + Math.max(0, Math.ceil(Math.log2(depth / coarsestDepth))) : o.levels;
     const featureWindow = Math.max(1, 1 << Math.max(0, levels - 1));
     const finest = makeFinestLevel(image, mask, o.textureFeatures ? { window: featureWindow, weight: o.featureWeight } : null);
     const pyramid: PatchLevel[] = [finest];
     while (pyramid.length < levels) {
-      const next = downsampleLevel(pyramid[pyramid.length - 1]);
+      const next = downsampleLevel(pyramid[pyramid.length - 1], o.downsample);
       if (Math.min(next.w, next.h) < 2 * r + 1 || !hasSource(next.hole, next.h, next.w, r)) break;
       pyramid.push(next);
     }
@@ -681,7 +1002,8 @@ export class PatchGuide implements Guide {
         m.reconstruct('weighted', o.sigmaPercentile, c);
       } else {
         m.initRandom();
-        m.onionPeel();
+        if (o.init === 'onion') m.onionPeelWeighted(o.sigmaPercentile, o.exactSearchPairs);
+        else m.onionPeel();
       }
       m.initRandom();
       const finestLevel = l === 0;
@@ -699,6 +1021,16 @@ export class PatchGuide implements Guide {
         m.recomputeDistances();
         m.patchMatch(o.pmIterations, o.pmMinChange);
         m.reconstruct('best', o.sigmaPercentile, c);
+      }
+      if (finestLevel && o.blend === 'poisson' && r >= 1) {
+        if (!o.bestPatchAtFinest) {
+          // the weighted mean has no single source per pixel: take the best covering patch's
+          m.recomputeDistances();
+          const saved = level.data.slice();
+          m.reconstruct('best', o.sigmaPercentile, c);
+          level.data.set(saved);
+        }
+        poissonBlend(level, m.copiedFrom, c, Math.min(2000, 50 + 4 * Math.ceil(Math.sqrt(m.holes.length))));
       }
       done += weights[l];
       prev = m;

@@ -1,6 +1,7 @@
 import { CancelledError, InputError, Rng, Tensor4 } from '@diff2s/core';
 import {
-  computeNnf, dilateBinary, downsampleLevel, erosionDepth, makeFinestLevel, meanFill, patchGuideConfig, PatchGuide,
+  computeNnf, dilateBinary, downsampleLevel, erosionDepth, LevelMatcher, makeFinestLevel, meanFill, patchGuideConfig, PatchGuide,
+  poissonBlend,
 } from '@diff2s/guides';
 import { holeMse, knownPixelsExact, makeGuide, rectMask } from './helpers';
 
@@ -109,10 +110,96 @@ describe('patch guide', () => {
     await expect(guide.inpaint(image, Tensor4.full([1, 1, 6, 6], 1), { rng: new Rng(1) })).rejects.toThrow(InputError);
   });
 
+  it('pyramid depth (issue 22): the fewest levels for a coarsest erosion depth of at most coarsestDepth (14 px), r with null', async () => {
+    const image = stripes(128, 128);
+    let mask = rectMask(1, 128, 128, 44, 44, 84, 84); // erosion depth 20
+    const plan = async (cfg: object): Promise<string> => {
+      const { guide, logger } = makeGuide('patch', { emIterations: 1, pmIterations: 1, ...cfg });
+      await guide.inpaint(image, mask, { rng: new Rng(1) });
+      return logger.messages.find((m) => /level\(s\)/.test(m.message))!.message;
+    };
+    expect(await plan({})).toMatch(/hole depth 20, 2 level\(s\)/); // 20/2 <= 14
+    expect(await plan({ coarsestDepth: 5 })).toMatch(/hole depth 20, 3 level\(s\)/); // 20/4 <= 5
+    expect(await plan({ coarsestDepth: 40 })).toMatch(/hole depth 20, 1 level\(s\)/);
+    mask = rectMask(1, 128, 128, 40, 40, 52, 52); // erosion depth 6
+    expect(await plan({})).toMatch(/hole depth 6, 1 level\(s\)/);
+    expect(await plan({ coarsestDepth: null })).toMatch(/hole depth 6, 2 level\(s\)/); // the former rule: 6/2 <= r = 3
+  });
+
+  it('onion-peel initialisation (issue 22): known-centred patches matched first (exactly), then each layer by the weighted mean', () => {
+    const image = stripes(32, 32);
+    const mask = rectMask(1, 32, 32, 11, 10, 21, 22);
+    const level = makeFinestLevel(image, mask, null);
+    const m = new LevelMatcher(level, 3, new Rng(4), 0.5);
+    m.initRandom();
+    m.onionPeelWeighted(75, 1e9); // exhaustive search
+    const hole = Uint8Array.from(mask.data);
+    // every patch centred on a known pixel that meets the hole has its best partial match over the known pixels
+    const partial = (q: number, s: number): number => {
+      let sum = 0, n = 0;
+      for (let dy = -3; dy <= 3; dy++) for (let dx = -3; dx <= 3; dx++) {
+        const qy = Math.floor(q / 32) + dy, qx = (q % 32) + dx;
+        if (qy < 0 || qy >= 32 || qx < 0 || qx >= 32 || hole[qy * 32 + qx]) continue;
+        for (let c = 0; c < 3; c++) { const e = level.data[(qy * 32 + qx) * 3 + c] - level.data[(s + dy * 32 + dx) * 3 + c]; sum += e * e; }
+        n++;
+      }
+      return sum / n;
+    };
+    let checked = 0;
+    for (const q of Array.from(m.targets).filter((q) => !hole[q]).slice(0, 40)) {
+      let best = Infinity;
+      for (const s of m.sources) best = Math.min(best, partial(q, s));
+      expect(partial(q, m.nnf[q])).toBeCloseTo(best, 10);
+      checked++;
+    }
+    expect(checked).toBe(40);
+    // the initialisation alone already continues the periodic texture into the hole
+    const init = image.clone();
+    for (let c = 0; c < 3; c++) for (let p = 0; p < 1024; p++) if (hole[p]) init.data[c * 1024 + p] = level.data[p * 3 + c];
+    expect(holeMse(init, image, mask)).toBeLessThan(0.1 * holeMse(meanFill(image.clone(), mask), image, mask));
+    // the former order (each pixel copies its best match's centre) remains selectable and fills the hole too
+    const legacy = new LevelMatcher(makeFinestLevel(image, mask, null), 3, new Rng(4), 0.5);
+    legacy.initRandom();
+    legacy.onionPeel();
+    expect(Array.from(legacy.holes).every((p) => legacy.nnf[p] >= 0 && legacy.valid[legacy.nnf[p]] === 1)).toBe(true);
+  });
+
+  it('poisson blend (issue 22): copies from a wrongly lit place take the gradient of their source, not its level', () => {
+    // a horizontal ramp; every hole pixel copied from one far-away source: constant (a flat, wrong-level patch)
+    const h = 24, w = 32;
+    const image = new Tensor4([1, 1, h, w]);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) image.data[y * w + x] = -0.9 + (1.8 * x) / (w - 1);
+    const mask = rectMask(1, h, w, 10, 6, 22, 18);
+    const level = makeFinestLevel(image, mask, null);
+    const from = new Int32Array(h * w).fill(-1);
+    const src = 20 * w + 4;
+    for (let p = 0; p < h * w; p++) if (mask.data[p]) { from[p] = src; level.data[p] = level.data[src]; }
+    let before = 0;
+    for (let p = 0; p < h * w; p++) if (mask.data[p]) before = Math.max(before, Math.abs(level.data[p] - image.data[p]));
+    const known = Float32Array.from(level.data.filter((_, p) => !mask.data[p]));
+    poissonBlend(level, from, 1, 500);
+    let err = 0;
+    for (let p = 0; p < h * w; p++) if (mask.data[p]) err = Math.max(err, Math.abs(level.data[p] - image.data[p]));
+    expect(before).toBeGreaterThan(0.1);
+    expect(err).toBeLessThan(1e-4); // the ramp itself: no step at the hole's border
+    expect(Float32Array.from(level.data.filter((_, p) => !mask.data[p]))).toEqual(known);
+  });
+
+  it('the former behaviour (before issue 22) stays selectable and keeps the known pixels exact', async () => {
+    const image = stripes(40, 40);
+    const mask = rectMask(1, 40, 40, 12, 12, 30, 30);
+    const { guide } = makeGuide('patch', { coarsestDepth: null, init: 'onion-centre', exactSearchPairs: 0, blend: 'none' });
+    const out = await guide.inpaint(image, mask, { rng: new Rng(1) });
+    expect(knownPixelsExact(out, image, mask)).toBe(true);
+    expect(holeMse(out, image, mask)).toBeLessThan(0.1 * holeMse(meanFill(image.clone(), mask), image, mask));
+  });
+
   it('validates its config strictly', () => {
     expect(() => makeGuide('patch', { patchSize: 8 })).toThrow(/odd/);
     expect(() => makeGuide('patch', { bogus: 1 })).toThrow(/unknown key "bogus"/);
-    expect(patchGuideConfig.parse({})).toMatchObject({ patchSize: 7, alpha: 0.5, sigmaPercentile: 75, pmIterations: 10 });
+    expect(patchGuideConfig.parse({})).toMatchObject({
+      patchSize: 7, alpha: 0.5, sigmaPercentile: 75, pmIterations: 10, coarsestDepth: 14, init: 'onion', blend: 'poisson',
+    });
     expect(new PatchGuide(patchGuideConfig.parse({})).sizes.fullMask).toBe(false);
   });
 });
