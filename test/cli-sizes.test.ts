@@ -50,3 +50,25 @@ it.each([
   expect(knownChanged).toBe(0);
   expect(holeChanged).toBeGreaterThan(0);
 }, 300000);
+
+describe('memory is estimated and bounded before work', () => {
+  it('an 8000×8000 PNG (a few KB on disk) is refused from its header, before decoding, with the figure and the limit (memoryLimit 2048 MiB)', async () => {
+    const img = path.join(tmp.dir, 'huge.png'), msk = path.join(tmp.dir, 'huge-mask.png');
+    await sharp({ create: { width: 8000, height: 8000, channels: 3, background: { r: 90, g: 120, b: 60 } } }).png().toFile(img);
+    await sharp({ create: { width: 8000, height: 8000, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png().toFile(msk);
+    const r = runCli(['inpaint', '--image', img, '--mask', msk, '--model', modelDir, '--tk', '3', '--set', 'memoryLimit=2048', '--out', path.join(tmp.dir, 'huge-out')]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/huge\.png is 8000×8000: a run needs at least \d+ MiB .* over the memory limit of 2048 MiB \(memoryLimit/);
+  });
+
+  it('memoryLimit applies to the run as planned (strategy, samples): the whole 1366×768 image with 4 samples is refused, its crops are not', async () => {
+    const img = path.join(tmp.dir, 'p1366.png'), msk = path.join(tmp.dir, 'm1366.png');
+    const common = ['inpaint', '--image', img, '--mask', msk, '--model', modelDir, '--tk', '2', '--set', 'refiner.guard=false', '--set', 'memoryLimit=800', '--quiet'];
+    const whole = runCli([...common, '--samples', '4', '--set', 'hd.strategy=original', '--out', path.join(tmp.dir, 'mem-a')]);
+    expect(whole.status).toBe(2);
+    expect(whole.stderr).toMatch(/this run needs about \d+ MiB \(a 1366×768 image, 4 sample\(s\), the whole image\), over the memory limit of 800 MiB/);
+    const crops = runCli([...common, '--samples', '4', '--out', path.join(tmp.dir, 'mem-b')]);
+    expect(crops.stderr).toBe('');
+    expect(crops.status).toBe(0);
+  }, 120000);
+});

@@ -183,3 +183,30 @@ export function pasteHole(into: Tensor4, part: Tensor4, r: Rect, mask: Tensor4):
     }
   }
 }
+
+/** Bytes per pixel the refiner and guide need for the region that runs, per sample (activations and buffers, measured). */
+export const REGION_BYTES_PER_PIXEL = 1300;
+/** The process itself, the engines and a model (bytes). */
+export const BASE_BYTES = 256 * 1024 * 1024;
+/** A fit's training batch and optimiser state (bytes). */
+export const FIT_BYTES = 256 * 1024 * 1024;
+
+/** The full-size part of {@link estimateRunBytes}: what a run of a w×h image with c channels needs whatever its holes. */
+export function estimateFullBytes(w: number, h: number, c: number, samples: number): number {
+  const px = w * h;
+  return BASE_BYTES + px * (4 * c + 4 + c) + px * samples * (3 * 4 * c + 4);
+}
+
+/**
+ * The memory a run needs, estimated before any work (bytes): the full-size image, mask and results (float32, per
+ * sample: stage 1, stage 2, final), the regions that run (padded to `multiple`, scaled for `resize`) at
+ * {@link REGION_BYTES_PER_PIXEL} per sample, a fit, and the process.
+ */
+export function estimateRunBytes(plan: HdPlan, w: number, h: number, c: number, samples: number, multiple: number, fits: boolean): number {
+  let region = 0;
+  for (const r of plan.regions) {
+    const rw = plan.scaled ? plan.scaled[0] : r.x1 - r.x0, rh = plan.scaled ? plan.scaled[1] : r.y1 - r.y0;
+    region = Math.max(region, Math.ceil(rw / multiple) * multiple * Math.ceil(rh / multiple) * multiple);
+  }
+  return estimateFullBytes(w, h, c, samples) + region * samples * REGION_BYTES_PER_PIXEL + (fits ? FIT_BYTES : 0);
+}

@@ -22,7 +22,7 @@ import { parsePipelineConfig } from './config/parse';
 import { FitConfig, type PipelineConfig } from './config/schema';
 import { fitModel, fitSchedule, type FitProgress, type FitResult } from './fit';
 import { COLOUR_PRIOR, ModelResolver, type ResolvedModel } from './models';
-import { cropRect, padToMultiple, pasteHole, planHd, resizeMaskCovering, resizeTensor, type Rect } from './hd';
+import { cropRect, estimateRunBytes, padToMultiple, pasteHole, planHd, resizeMaskCovering, resizeTensor, type Rect } from './hd';
 
 /** The container every CLI command uses: core + engine + guides modules. */
 export function cliContainer(logger?: Logger): Diff2sContainer {
@@ -174,7 +174,7 @@ export async function createPipeline(config: unknown, options: CreatePipelineOpt
     // frugal UNet; 16 covers up to four levels)
     const levels = fixed ? (fixed.model.config as { channelMults?: unknown[] }).channelMults?.length ?? 4 : 4;
     const multiple = lcm(guide!.sizes.multiple, refinerCfg || guideFit ? 2 ** levels : 1);
-    const run = (req: PipelineRunRequest) => runHd(req, cfg, multiple, (sub) => runPipeline({
+    const run = (req: PipelineRunRequest) => runHd(req, cfg, multiple, !!fit || !!guideFit, (sub) => runPipeline({
       cfg, req: sub, guide: guide!, sampler, refinerOptions, tk, fixed, fit, models, baseDir, logger, channels,
       ...(guideFit ? { guideFit: { fit: guideFit, T: guideSchedule!.T, options: guideRest, ctx } } : {}),
     }));
@@ -410,11 +410,23 @@ function concatResults(parts: PipelineRunResult[]): PipelineRunResult {
  * for `resize`) are padded to `multiple`, run, cropped back, and their hole pixels pasted into the input.
  */
 async function runHd(
-  req: PipelineRunRequest, cfg: PipelineConfig, multiple: number, inner: (req: PipelineRunRequest) => Promise<StagedRun>,
+  req: PipelineRunRequest, cfg: PipelineConfig, multiple: number, fits: boolean, inner: (req: PipelineRunRequest) => Promise<StagedRun>,
 ): Promise<PipelineRunResult> {
   const { image } = req;
   const maskOf = (i: number) => (req.mask.n === image.n ? req.mask.slice(i) : req.mask.slice(0));
   const plans = Array.from({ length: image.n }, (_, i) => planHd(maskOf(i), cfg.hd));
+  // memory: estimated from the sizes before any work, and refused over the limit with the figures
+  const samplesPer = req.samples ?? cfg.samples;
+  const need = plans.reduce((mx, p) => Math.max(mx, estimateRunBytes(p, image.w, image.h, image.c, samplesPer, multiple, fits)), 0)
+    + (image.n - 1) * image.imageSize * 4 * (1 + 3 * samplesPer);
+  const limit = cfg.memoryLimit * 1024 * 1024;
+  if (need > limit) {
+    const mib = (b: number) => Math.ceil(b / (1024 * 1024));
+    const where = plans[0].strategy === 'crop' ? `${plans[0].regions.length} crop(s)` : plans[0].strategy === 'resize' ? `resized to ${plans[0].scaled?.join('×')}` : 'the whole image';
+    throw new InputError(
+      `this run needs about ${mib(need)} MiB (a ${image.w}×${image.h} image, ${samplesPer} sample(s), ${where}), over the memory limit of ${cfg.memoryLimit} MiB: use hd.strategy crop or resize, fewer samples, or raise memoryLimit`,
+    );
+  }
   const trivial = plans.every((p) => p.strategy === 'original') && image.h % multiple === 0 && image.w % multiple === 0;
   if (trivial) {
     const staged = await inner(req);
@@ -423,7 +435,7 @@ async function runHd(
   }
   if (image.n > 1) {
     const parts: PipelineRunResult[] = [];
-    for (let i = 0; i < image.n; i++) parts.push(await runHd({ ...req, image: image.slice(i), mask: maskOf(i), onStage1: undefined }, cfg, multiple, inner));
+    for (let i = 0; i < image.n; i++) parts.push(await runHd({ ...req, image: image.slice(i), mask: maskOf(i), onStage1: undefined }, cfg, multiple, fits, inner));
     const out = concatResults(parts);
     await req.onStage1?.(out.stage1);
     return out;
@@ -431,7 +443,7 @@ async function runHd(
   const plan = plans[0];
   const mask = maskOf(0);
   const samples = req.samples ?? cfg.samples;
-  const base = samples > 1 ? image.repeatEach(samples) : image.clone();
+  const base = samples > 1 ? image.repeatEach(samples) : image; // never written: copies are made from it
   const fullMask = samples > 1 ? mask.repeatEach(samples) : mask;
   const stage1 = base.clone();
   // stage 1 of every region first (shown as soon as it exists), then the fits and refinements
@@ -454,7 +466,7 @@ async function runHd(
     pasteHole(stage1, back(run.stage1), rect, mask);
     staged.push({ rect, run, back });
   }
-  await req.onStage1?.(stage1.clone());
+  await req.onStage1?.(stage1);
   const parts: { rect: Rect; res: PipelineRunResult; back: (t: Tensor4) => Tensor4 }[] = [];
   for (const p of staged) parts.push({ rect: p.rect, res: await p.run.finish(), back: p.back });
   const assemble = (pick: (r: PipelineRunResult) => Tensor4 | undefined): Tensor4 | undefined => {
@@ -464,7 +476,8 @@ async function runHd(
     return out;
   };
   const stage2 = assemble((r) => r.stage2);
-  const final = assemble((r) => r.final)!;
+  // full-size copies are few (a 12 MP photo is 145 MB a copy): the final image is stage 2 where every region kept it
+  const final = stage2 && parts.every((p) => p.res.final === p.res.stage2) ? stage2 : assemble((r) => r.final)!;
   const verdicts = parts.map((p) => p.res.guard);
   let guard: GuardVerdict[] | undefined;
   if (verdicts.every((v) => v)) {
@@ -474,7 +487,7 @@ async function runHd(
     });
   }
   const out: PipelineRunResult = {
-    stage1: assemble((r) => r.stage1)!, ...(stage2 ? { stage2 } : {}), final, image: base, mask: fullMask,
+    stage1, ...(stage2 ? { stage2 } : {}), final, image: base, mask: fullMask,
     ...(guard ? { guard } : {}), ...(parts[0].res.model ? { model: parts[0].res.model } : {}),
     regions: parts.map((p) => ({ ...p.rect, strategy: plan.strategy, ...(plan.scaled ? { scaled: plan.scaled } : {}) })),
     timings: {

@@ -2,7 +2,7 @@ import { realpathSync } from 'fs';
 import * as path from 'path';
 import YAML from 'yaml';
 import {
-  ConfigError, Diff2sContainer, InputError, applyMask, assertWritableFolder, Tensor4, exitCodeFor, loadMask, readImage, writeImage,
+  ConfigError, Diff2sContainer, InputError, applyMask, assertWritableFolder, Tensor4, exitCodeFor, loadMask, readImage, readImageHeader, writeImage,
 } from '@diff2s/core';
 import { createPipeline, type Pipeline } from '../pipeline';
 import { COLOUR_PRIOR, SHIPPED_MODELS_DIR } from '../models';
@@ -10,6 +10,7 @@ import { ConfigErrors, readConfigFile, resolvePath } from '../config/load';
 import { parsePipelineConfig, setPath } from '../config/parse';
 import type { PipelineConfig } from '../config/schema';
 import { pairInputs, InputPair } from '../inputs';
+import { estimateFullBytes } from '../hd';
 import { resolveCommandLinePaths } from '../config/cli-paths';
 import { BatchProgress, Progress } from '../progress';
 import { type BatchRecord, writeBatchSummary } from '../batch-summary';
@@ -190,6 +191,15 @@ export async function runOne(
   warn: (m: string) => void = (m) => process.stderr.write(`${m}\n`),
 ): Promise<string[]> {
   const input = cfg.input!;
+  // memory first, from the header: the full-size buffers alone must fit before a pixel is decoded
+  const header = await readImageHeader(pair.image);
+  const fullNeed = estimateFullBytes(header.width, header.height, pipeline.channels === 'keep' ? header.channels : pipeline.channels, cfg.samples);
+  if (header.width * header.height <= input.pixelLimit && fullNeed > cfg.memoryLimit * 1024 * 1024) {
+    throw new InputError(
+      `${pair.image} is ${header.width}×${header.height}: a run needs at least ${Math.ceil(fullNeed / 2 ** 20)} MiB for it (${cfg.samples} sample(s)), over the memory limit of ${cfg.memoryLimit} MiB (memoryLimit; fewer samples, or a smaller image)`,
+      pair.image,
+    );
+  }
   const img = await readImage(pair.image, {
     pixelLimit: input.pixelLimit,
     alpha: pair.mask ? 'drop' : 'mask',

@@ -157,6 +157,12 @@ export const PipelineConfig = z
     /** Stage 2. Omit (or `enabled: false`) for stage 1 only. */
     refiner: RefinerConfig.optional(),
     output: OutputConfig.default({ dir: 'out', format: 'png', concat: false, stage1: true }),
+    /**
+     * Memory bound of one run, in MiB: the run's need is estimated from the image size, the samples and the HD
+     * strategy before any work, and a run over it is refused with the figure (use hd.strategy crop or resize, fewer
+     * samples, or raise this).
+     */
+    memoryLimit: z.number().int().min(64).max(1 << 20).default(4096),
     /** Large images: crop around the holes, resize, or run whole (see HdConfig). */
     hd: HdConfig.default({ strategy: 'auto', trigger: 512, margin: 64, minSize: 128, resizeLimit: 512, pad: 'symmetric' }),
   })

@@ -58,6 +58,23 @@ export async function readImage(file: string, options: ReadImageOptions = {}): P
   return decodeImage(input, file, { ...options, pixelLimit: limit });
 }
 
+/**
+ * An image file's upright size and colour channels from its header only (no pixel decoding), for estimating a run's
+ * memory before reading it. Throws {@link InputError} naming the file when it is not a readable image.
+ */
+export async function readImageHeader(file: string): Promise<{ width: number; height: number; channels: number }> {
+  const input = await readInputFile(file, 'image');
+  let meta: Metadata;
+  try {
+    meta = await sharp(input, { limitInputPixels: false }).metadata();
+  } catch (err) {
+    throw new InputError(`${file} is not a readable image (${(err as Error).message})`, file, { cause: err });
+  }
+  const turned = (meta.orientation ?? 1) >= 5;
+  const channels = (meta.channels ?? 3) - (meta.hasAlpha ? 1 : 0);
+  return { width: (turned ? meta.height : meta.width) ?? 0, height: (turned ? meta.width : meta.height) ?? 0, channels: channels >= 3 ? 3 : 1 };
+}
+
 /** Like {@link readImage} on bytes already in memory; `name` is used in messages. */
 export async function decodeImage(input: Uint8Array, name: string, options: ReadImageOptions = {}): Promise<LoadedImage> {
   const limit = options.pixelLimit ?? DEFAULT_PIXEL_LIMIT;
