@@ -182,6 +182,8 @@ export class PipelineStudioBackend implements StudioBackend {
         image: req.image,
         mask: req.mask,
         signal: hooks.signal,
+        // stage 1 is shown (as the preview) as soon as it exists, while the fit and the refiner run
+        onStage1: (s1) => hooks.onProgress({ stage: 'guide', fraction: 1, label: 'stage 1 ready', preview: s1.slice(0) }),
         onProgress: (e) => {
           if (e.stage === 'guide') hooks.onProgress({ stage: 'guide', fraction: e.fraction });
           else if (e.stage === 'fit') {

@@ -92,11 +92,16 @@ describe('createPipeline', () => {
     // studio backend (the model by id; the same runner underneath)
     const studio = new PipelineStudioBackend({ modelDirs: [path.join(tmp.dir, 'models')], examplesDir: tmp.dir, fit: false });
     const ac = new AbortController();
+    const events: { stage: string; label?: string; preview?: unknown }[] = [];
     const s = await studio.run(
       { image, mask, model: 'tiny', pipeline: { guide: { type: 'mean' }, refiner: { enabled: true, tk: 6, sampler: { type: 'ddpm' } }, seed: 4, samples: 1 } },
-      { onProgress: () => undefined, signal: ac.signal },
+      { onProgress: (e) => events.push(e), signal: ac.signal },
     );
     await studio.dispose();
+    // stage 1 reaches the page (as a preview) before any refiner step
+    const firstPreview = events.findIndex((e) => e.preview);
+    expect(events[firstPreview]).toMatchObject({ stage: 'guide', label: 'stage 1 ready' });
+    expect(events.findIndex((e) => e.stage === 'refiner')).toBeGreaterThan(firstPreview);
     // the studio's pipeline has the guard on (its default): compare with the library's guarded result too
     const pg = await createPipeline({ ...cfg, refiner: { tk: 6 } }, { container });
     const libGuarded = (await pg.run({ image, mask })).final;
