@@ -78,6 +78,19 @@ const CASES: Case[] = [
   { name: '--out is the input image', config: base(), args: ['--out', 'img.png'], stderr: /^ERROR: output .*img\.png is the input image .*img\.png: refusing to overwrite it/m, code: 2 },
   { name: '--out is the mask', config: base(), args: ['--out', 'mask.png'], stderr: /is the input mask .*mask\.png: refusing to overwrite it/m, code: 2 },
   { name: '--out is a symlink to the input image', config: base(), setup: (d) => symlinkSync(path.join(d, 'img.png'), path.join(d, 'link.png')), args: ['--out', 'link.png'], stderr: /is the input image .*img\.png: refusing to overwrite it/m, code: 2 },
+  // configs and flags that reached too far (issue 20)
+  { name: 'JSON config with a duplicate key', config: null, setup: (d) => writeFileSync(path.join(d, 'c.json'), '{"input": {"image": "img.png", "mask": "mask.png"}, "seed": 1, "seed": 2}'), args: ['--config', 'c.json'], stderr: /^ERROR: config .*c\.json is not valid JSON: Map keys must be unique/m, code: 2 },
+  { name: 'JSON config nested 10000 levels', config: null, setup: (d) => writeFileSync(path.join(d, 'c.json'), '{"a":'.repeat(10000) + '1' + '}'.repeat(10000)), args: ['--config', 'c.json'], stderr: /^ERROR: config .*c\.json is not valid JSON: nested 10000 levels deep \(at most 64\)$/m, code: 2 },
+  { name: '--set __proto__.x never reaches Object.prototype', config: base(), args: ['--set', '__proto__.polluted=1'], stderr: /^ERROR: "__proto__\.polluted" is not a config key path \(the part "__proto__" is not allowed\) \(at --set\)$/m, code: 2 },
+  { name: '--set constructor.prototype.x', config: base(), args: ['--set', 'constructor.prototype.x=1'], stderr: /the part "constructor" is not allowed/, code: 2 },
+  { name: '.nan as a number', config: refined().replace('tk: 3', 'tk: .nan'), stderr: /^ERROR: expected number, got NaN \(\.nan\) \(at refiner\.tk\)$/m, code: 2 },
+  { name: '.inf as a number', config: refined().replace('tk: 3', 'tk: .inf'), stderr: /^ERROR: expected number, got infinity \(\.inf\) \(at refiner\.tk\)$/m, code: 2 },
+  // bad ONNX files are bad input: exit 2, said plainly
+  { name: 'garbage as an ONNX model', config: base().replace('{ type: mean }', '{ type: onnx, model: junk.onnx, profile: lama }'), setup: (d) => writeFileSync(path.join(d, 'junk.onnx'), 'not a model'), stderr: /^ERROR: cannot load ONNX model .*junk\.onnx: /m, code: 2 },
+  { name: 'an empty ONNX file', config: base().replace('{ type: mean }', '{ type: onnx, model: empty.onnx, profile: lama }'), setup: (d) => writeFileSync(path.join(d, 'empty.onnx'), ''), stderr: /empty\.onnx: the file is empty|empty\.onnx.*empty/, code: 2 },
+  { name: 'a Git LFS pointer as the ONNX model', config: base().replace('{ type: mean }', '{ type: onnx, model: lfs.onnx, profile: lama }'), setup: (d) => writeFileSync(path.join(d, 'lfs.onnx'), 'version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n'), stderr: /lfs\.onnx: it is a Git LFS pointer, not the model/, code: 2 },
+  // memory is estimated before work (issue 20)
+  { name: 'a run over memoryLimit', config: base('memoryLimit: 64'), stderr: /^ERROR: .*needs (at least|about) \d+ MiB .*over the memory limit of 64 MiB/m, code: 2 },
 ];
 
 describe('bad inputs: one clear line, exit code, no output', () => {
@@ -104,6 +117,24 @@ describe('bad inputs: one clear line, exit code, no output', () => {
     expect(await listFiles(out)).toEqual([]);
     // one line per problem, no stack trace without --debug
     expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it('--quiet never hides errors: a batch names its corrupt image and its unmatched ones on stderr', async () => {
+    const dir = path.join(tmp.dir, 'quiet');
+    mkdirSync(path.join(dir, 'img'), { recursive: true });
+    mkdirSync(path.join(dir, 'mask'), { recursive: true });
+    await writeRgbPng(path.join(dir, 'img', 'a.png'), 24, 20);
+    writeFileSync(path.join(dir, 'img', 'b.png'), 'not an image');
+    await writeRgbPng(path.join(dir, 'img', 'c.png'), 24, 20);
+    await writeRectMask(path.join(dir, 'mask', 'a.png'), 24, 20, 6, 5, 14, 12);
+    await writeRectMask(path.join(dir, 'mask', 'b.png'), 24, 20, 6, 5, 14, 12);
+    writeFileSync(path.join(dir, 'config.yaml'), 'guide: { type: mean }\n');
+    const r = runCli(['inpaint', '--config', 'config.yaml', '--image', 'img', '--mask', 'mask', '--out', 'out', '--quiet'], { cwd: dir });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^ERROR: .*b\.png is not a readable image.*\(skipped\)$/m);
+    expect(r.stderr).toMatch(/^skipped .*c\.png: no mask with the same file stem/m);
+    expect(await listFiles(path.join(dir, 'out'))).toContain('a_stage1.png');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
   it('an input named as --out keeps its bytes', async () => {

@@ -44,6 +44,7 @@ export function parseConfig<T>(schema: z.ZodType<T>, value: unknown, prefix = ''
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
+  if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? 'NaN (.nan)' : `${v > 0 ? '' : '-'}infinity (.inf)`;
   if (Array.isArray(v)) return 'array';
   if (typeof v === 'string') return `string "${v.length > 30 ? v.slice(0, 27) + '...' : v}"`;
   return typeof v;

@@ -131,7 +131,7 @@ export async function inpaintCommand(flags: InpaintFlags, container: Diff2sConta
     inputFiles.set(realpathOrSelf(p.image), { kind: 'image', file: p.image });
     if (p.mask) inputFiles.set(realpathOrSelf(p.mask), { kind: 'mask', file: p.mask });
   }
-  for (const u of unmatched) log(`skipped ${u}: no mask with the same file stem in ${maskPath}`);
+  for (const u of unmatched) warn(`skipped ${u}: no mask with the same file stem in ${maskPath}`);
   const steps = pipeline.refinerSteps;
   // progress units per image: the guide 1, a fit 100 (by its fraction of the budget), each refiner step 1
   const fitUnits = pipeline.fits ? 100 : 0;
@@ -157,7 +157,7 @@ export async function inpaintCommand(flags: InpaintFlags, container: Diff2sConta
         const msg = err instanceof Error ? err.message : String(err);
         summary.failed.push({ image: pair.image, error: msg, code: exitCodeFor(err) });
         records.push({ input: pair.image, mask: pair.mask, outputs: [], status: 'failed', error: msg, seconds: seconds() });
-        log(`ERROR: ${msg} (skipped)`);
+        warn(`ERROR: ${msg} (skipped)`); // errors reach stderr even with --quiet
         multi?.endImage('failed', seconds());
       }
     }

@@ -11,7 +11,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as vm from 'vm';
 import type * as Ort from 'onnxruntime-node';
-import { InputError, ModelError } from '@diff2s/core';
+import { InputError, ModelError, ModelFileError } from '@diff2s/core';
 
 type OrtModule = typeof Ort;
 let ortModule: Promise<OrtModule> | undefined;
@@ -314,7 +314,12 @@ export async function loadOrtSession(source: string | Uint8Array, options: OrtLo
     }
     session = await ort.InferenceSession.create(modelBytes, sessionOptions);
   } catch (err) {
-    throw new ModelError(`cannot load ONNX model ${name}: ${(err as Error).message}`, { cause: err });
+    // a file the user gave that is not a loadable ONNX model is bad input (exit 2), said as plainly as we can
+    const head = Buffer.from(bytes.subarray(0, 64)).toString('latin1');
+    const why = bytes.length === 0 ? 'the file is empty'
+      : head.startsWith('version https://git-lfs') ? 'it is a Git LFS pointer, not the model (run `git lfs pull`)'
+        : (err as Error).message;
+    throw new ModelFileError(`cannot load ONNX model ${name}: ${why}`, name, { cause: err });
   }
   const inMeta = session.inputMetadata ?? [];
   const outMeta = session.outputMetadata ?? [];
