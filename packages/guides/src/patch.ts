@@ -632,7 +632,7 @@ export class LevelMatcher {
   }
 
   /**
-   * Onion-peel initialisation after Newson et al. (IPOL 2017, §2.5; SIAM 2014, §4.2): the patches that meet the hole
+   * Onion-peel initialisation after Newson et al. (IPOL 2017 and SIAM 2014, "initialisation"): the patches that meet the hole
    * but are centred on known pixels are matched first; then the hole is peeled layer by layer from its border: each
    * layer's patches are matched with the distance over their already-known pixels (known or filled in an earlier
    * layer), then each layer pixel is reconstructed as the weighted mean (weights exp(−d/2σ²), σ² the `percentile`-th

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Issue 22's measurement: the patch guide and its variants (configs in this folder), then the README table.
+# Needs ../shared/data beside the repo and a build (pnpm build). Sets: all, or the names given as arguments.
+# One eval at a time: the guide runs on one core, so the times per image are one core's.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+sets=("$@")
+[ ${#sets[@]} -eq 0 ] && sets=(vistex-strokes vistex-square embark-strokes photos-large)
+for s in "${sets[@]}"; do
+  echo "== $s ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))"
+  node packages/cli/dist/bin.js eval --config "reports/patch-guide/$s.yaml" --quiet
+done
+node reports/patch-guide/report.js
