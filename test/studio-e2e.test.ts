@@ -36,6 +36,9 @@ describe('studio with the real pipeline backend', () => {
     expect(d.maxTk).toBe(1000);
     expect(d.guides.map((g) => g.name)).not.toContain('file');
     expect(d.guides.map((g) => g.name)).not.toContain('onnx');
+    // each guide's options as JSON Schema, for the page's option forms (issue 21)
+    const patch = d.guides.find((g) => g.name === 'patch')!;
+    expect((patch.schema as any).properties.patchSize.type).toBe('integer');
     await expect(backend.parsePipeline('guide: { type: file, path: /etc/passwd }')).rejects.toThrow(/not available in the studio \(at guide\.type\)/);
     const res = await fetch(`${studio.url}api/pipeline`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'guide: { type: onnx, model: ../../x.onnx }' });
     expect(res.status).toBe(400);

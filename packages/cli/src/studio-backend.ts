@@ -1,6 +1,7 @@
 import { existsSync, promises as fs, readdirSync } from 'fs';
 import * as path from 'path';
 import YAML from 'yaml';
+import { z } from 'zod';
 import {
   CancelledError, ConfigError, Diff2sContainer, NoiseSchedule,
 } from '@diff2s/core';
@@ -17,6 +18,15 @@ import { cliContainer, createPipeline } from './pipeline';
 
 /** The model id that fits a model to each job's image (warm-started from the shipped colour prior). */
 export const FIT_MODEL_ID = 'fit';
+
+/** The JSON Schema of a part's options (zod), for the page's option forms; undefined when it cannot be written. */
+export function optionsJsonSchema(schema: unknown): Record<string, unknown> | undefined {
+  try {
+    return z.toJSONSchema(schema as z.ZodType, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Guides whose options name files: they cannot be run from a web request (no request path reaches the disk). */
 const FILE_GUIDES = new Set(['file', 'onnx']);
@@ -82,7 +92,8 @@ export class PipelineStudioBackend implements StudioBackend {
       .map((e) => {
         const parsed = e.configSchema.safeParse(e.name === 'diffusion' ? { model: this.defaultModel() ?? 'none' } : {});
         const options = parsed.success ? (parsed.data as Record<string, unknown>) : undefined;
-        return { name: e.name, description: e.description, ...(options ? { options } : {}) };
+        const schema = optionsJsonSchema(e.configSchema);
+        return { name: e.name, description: e.description, ...(options ? { options } : {}), ...(schema ? { schema } : {}) };
       })
       .filter((g) => g.name !== 'diffusion' || this.models.size > 0);
     const id = this.defaultModel();

@@ -15,7 +15,7 @@
     stage: $('stage'), wrap: $('canvas-wrap'), imageCanvas: $('image-canvas'), maskCanvas: $('mask-canvas'),
     cursor: $('cursor'), empty: $('empty'), imageInfo: $('image-info'), examples: $('examples'),
     openConfig: $('open-config'), configInfo: $('config-info'),
-    guide: $('guide'), guideDesc: $('guide-desc'), guideOptions: $('guide-options'), guideJson: $('guide-json'),
+    guide: $('guide'), guideDesc: $('guide-desc'), guideOptions: $('guide-options'), guideJson: $('guide-json'), guideJsonWrap: $('guide-json-wrap'),
     refinerSet: $('refiner-set'), refinerOn: $('refiner-on'), refinerMissing: $('refiner-missing'),
     tk: $('tk'), tkRange: $('tk-range'), sampler: $('sampler'), samplerOptions: $('sampler-options'),
     seed: $('seed'), seedRandom: $('seed-random'), samples: $('samples'), modelRow: $('model-row'), model: $('model'),
@@ -26,6 +26,7 @@
     stage1Fig: $('stage1-fig'), stage2Fig: $('stage2-fig'), stage1Img: $('stage1-img'), stage2Img: $('stage2-img'),
     download1: $('download-stage1'), download2: $('download-stage2'),
     compare: $('compare'), compareBeforeSel: $('compare-before'), compareBefore: $('compare-before-img'),
+    zoomIn: $('zoom-in'), zoomOut: $('zoom-out'), zoomFit: $('zoom-fit'), zoomLevel: $('zoom-level'),
     compareAfter: $('compare-after-img'), compareLine: $('compare-line'), compareSlider: $('compare-slider'),
   };
 
@@ -42,6 +43,10 @@
     result: null,       // done payload
     sample: 0,
     inputPreviewUrl: null,
+    view: { zoom: 1, x: 0, y: 0 }, // zoom and pan of the canvas (a CSS transform of #canvas-wrap)
+    spaceDown: false,
+    pan: null,          // { id, x, y, tx, ty } while Space+drag (or middle-drag) pans
+    touches: new Map(), // touch pointers on the stage (two: pinch)
   };
 
   const imageCtx = el.imageCanvas.getContext('2d', { willReadFrequently: true });
@@ -177,6 +182,8 @@
     maskCtx.clearRect(0, 0, w, h);
     state.undo = []; state.redo = [];
     state.inputPreviewUrl = null;
+    clearResults();
+    resetView();
     el.wrap.hidden = false;
     el.empty.hidden = true;
     el.stage.classList.remove('empty');
@@ -184,6 +191,119 @@
     updateMaskInfo();
     return true;
   }
+
+  /** A new image: the previous image's results, preview and progress leave the page (a running job's are ignored). */
+  function clearResults() {
+    state.result = null;
+    state.sample = 0;
+    el.results.hidden = true;
+    el.sampleTabs.textContent = '';
+    for (const img of [el.stage1Img, el.stage2Img, el.compareBefore, el.compareAfter]) img.removeAttribute('src');
+    el.previewFig.hidden = true;
+    el.preview.removeAttribute('src');
+    if (state.job && !state.job.terminal) state.job.stale = true;
+    else el.progress.hidden = true;
+  }
+
+  // ---------- zoom & pan ----------
+  const MIN_ZOOM = 0.5, MAX_ZOOM = 40;
+  function applyView() {
+    const v = state.view;
+    el.wrap.style.transform = v.zoom === 1 && !v.x && !v.y ? '' : `translate(${v.x}px, ${v.y}px) scale(${v.zoom})`;
+    el.wrap.dataset.zoom = String(v.zoom);
+    el.zoomLevel.textContent = `${Math.round(v.zoom * 100)}%`;
+    sizeCursor();
+  }
+  /** Zoom to `zoom`, keeping the point under client (cx, cy) where it is. */
+  function zoomAt(zoom, cx, cy) {
+    const v = state.view;
+    const z = Math.max(MIN_ZOOM, Math.min(MAX_ZOOM, zoom));
+    const r = el.wrap.getBoundingClientRect();
+    const ox = r.left - v.x, oy = r.top - v.y; // the untransformed corner
+    const lx = (cx - r.left) / v.zoom, ly = (cy - r.top) / v.zoom; // the local point under the cursor
+    v.x = cx - ox - z * lx;
+    v.y = cy - oy - z * ly;
+    v.zoom = z;
+    applyView();
+  }
+  function zoomBy(factor) {
+    const r = el.stage.getBoundingClientRect();
+    zoomAt(state.view.zoom * factor, r.left + r.width / 2, r.top + r.height / 2);
+  }
+  function resetView() {
+    state.view = { zoom: 1, x: 0, y: 0 };
+    applyView();
+  }
+  el.stage.addEventListener('wheel', (e) => {
+    if (!state.width) return;
+    e.preventDefault();
+    // a trackpad pinch arrives as a wheel event with ctrlKey
+    const k = e.ctrlKey ? 0.01 : 0.0015;
+    const dy = e.deltaMode === 1 ? e.deltaY * 16 : e.deltaY;
+    zoomAt(state.view.zoom * Math.exp(-dy * k), e.clientX, e.clientY);
+  }, { passive: false });
+  el.zoomIn.addEventListener('click', () => zoomBy(1.25));
+  el.zoomOut.addEventListener('click', () => zoomBy(1 / 1.25));
+  el.zoomFit.addEventListener('click', resetView);
+
+  // Space+drag or middle-drag pans (captured before the mask canvas paints); two touches pinch-zoom and pan.
+  el.stage.addEventListener('pointerdown', (e) => {
+    if (!state.width) return;
+    if (e.pointerType === 'touch') {
+      state.touches.set(e.pointerId, { x: e.clientX, y: e.clientY });
+      if (state.touches.size === 2) {
+        if (state.drawing) { // the first finger's stroke was the start of a pinch: take it back
+          state.drawing = null;
+          if (state.undo.length) { maskCtx.putImageData(state.undo.pop(), 0, 0); updateMaskInfo(); }
+        }
+        const [a, b] = [...state.touches.values()];
+        state.pinch = { d: Math.hypot(a.x - b.x, a.y - b.y) || 1, mx: (a.x + b.x) / 2, my: (a.y + b.y) / 2, zoom: state.view.zoom };
+        e.stopPropagation();
+        return;
+      }
+    }
+    if (state.spaceDown || e.button === 1) {
+      e.preventDefault();
+      e.stopPropagation();
+      state.pan = { id: e.pointerId, x: e.clientX, y: e.clientY, tx: state.view.x, ty: state.view.y };
+      el.stage.setPointerCapture(e.pointerId);
+      el.stage.classList.add('panning');
+    }
+  }, true);
+  el.stage.addEventListener('pointermove', (e) => {
+    if (state.touches.has(e.pointerId)) {
+      state.touches.set(e.pointerId, { x: e.clientX, y: e.clientY });
+      if (state.pinch && state.touches.size === 2) {
+        const [a, b] = [...state.touches.values()];
+        const d = Math.hypot(a.x - b.x, a.y - b.y) || 1;
+        const mx = (a.x + b.x) / 2, my = (a.y + b.y) / 2;
+        zoomAt(state.pinch.zoom * (d / state.pinch.d), mx, my);
+        state.view.x += mx - state.pinch.mx; state.view.y += my - state.pinch.my;
+        state.pinch.mx = mx; state.pinch.my = my;
+        applyView();
+        e.stopPropagation();
+        return;
+      }
+    }
+    const p = state.pan;
+    if (p && p.id === e.pointerId) {
+      state.view.x = p.tx + (e.clientX - p.x);
+      state.view.y = p.ty + (e.clientY - p.y);
+      applyView();
+      e.stopPropagation();
+    }
+  }, true);
+  const endPan = (e) => {
+    state.touches.delete(e.pointerId);
+    if (state.touches.size < 2) state.pinch = null;
+    if (state.pan && state.pan.id === e.pointerId) {
+      state.pan = null;
+      el.stage.classList.remove('panning');
+      e.stopPropagation();
+    }
+  };
+  el.stage.addEventListener('pointerup', endPan, true);
+  el.stage.addEventListener('pointercancel', endPan, true);
 
   function fitCanvas() {
     if (!state.width) return;
@@ -235,14 +355,14 @@
     return { x: (e.clientX - r.left) * (state.width / r.width), y: (e.clientY - r.top) * (state.height / r.height) };
   }
   function sizeCursor() {
-    const d = Number(el.brushSize.value);
+    const d = Number(el.brushSize.value) / state.view.zoom;
     el.cursor.style.width = d + 'px';
     el.cursor.style.height = d + 'px';
   }
   function moveCursor(e) {
     const r = el.wrap.getBoundingClientRect();
-    el.cursor.style.left = (e.clientX - r.left) + 'px';
-    el.cursor.style.top = (e.clientY - r.top) + 'px';
+    el.cursor.style.left = (e.clientX - r.left) / state.view.zoom + 'px';
+    el.cursor.style.top = (e.clientY - r.top) / state.view.zoom + 'px';
   }
 
   const MAX_UNDO_BYTES = 160 * 1024 * 1024;
@@ -391,10 +511,27 @@
     updateButtons();
   }
 
+  const typing = (t) => !!(t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable));
+  window.addEventListener('keyup', (e) => {
+    if (e.key === ' ' || e.code === 'Space') {
+      state.spaceDown = false;
+      el.stage.classList.remove('can-pan');
+    }
+  });
+  window.addEventListener('blur', () => { state.spaceDown = false; el.stage.classList.remove('can-pan'); });
   window.addEventListener('keydown', (e) => {
     const t = e.target;
-    if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT')) return;
+    if (typing(t)) return;
     const k = e.key.toLowerCase();
+    if (e.key === ' ' || e.code === 'Space') {
+      e.preventDefault(); // no page scroll, no button press: Space+drag pans
+      state.spaceDown = true;
+      el.stage.classList.add('can-pan');
+      return;
+    }
+    if (e.key === 'Escape') { resetView(); return; }
+    if (!e.ctrlKey && !e.metaKey && (k === '+' || k === '=')) { zoomBy(1.25); return; }
+    if (!e.ctrlKey && !e.metaKey && k === '-') { zoomBy(1 / 1.25); return; }
     if ((e.ctrlKey || e.metaKey) && k === 'z') { e.preventDefault(); e.shiftKey ? el.redo.click() : el.undo.click(); }
     else if ((e.ctrlKey || e.metaKey) && k === 'y') { e.preventDefault(); el.redo.click(); }
     else if (k === 'b') setTool('brush');
@@ -490,45 +627,126 @@
   function updateRefiner() {
     const on = el.refinerOn.checked;
     for (const x of [el.tk, el.tkRange, el.sampler]) x.disabled = !on;
-    el.samplerOptions.querySelectorAll('input').forEach((x) => { x.disabled = !on; });
+    el.samplerOptions.querySelectorAll('input, select').forEach((x) => { x.disabled = !on; });
   }
 
-  function renderOptions(container, opts, onChange) {
+  /** The JSON Schema of one property, with a nullable/optional wrapper (anyOf [X, null]) unwrapped. */
+  function propSchema(p) {
+    if (!p || typeof p !== 'object') return {};
+    const alts = p.anyOf || p.oneOf;
+    if (Array.isArray(alts)) {
+      const real = alts.filter((a) => a && a.type !== 'null');
+      if (real.length === 1) return { ...real[0], description: p.description || real[0].description, default: p.default !== undefined ? p.default : real[0].default };
+    }
+    return p;
+  }
+  /** What a property's form field is: 'enum', 'boolean', 'number', 'integer', 'choice' (literals or a number), or 'json'. */
+  function fieldKind(p, v) {
+    if (Array.isArray(p.enum) && p.enum.every((x) => typeof x === 'string')) return 'enum';
+    if (p.const !== undefined) return 'json';
+    if (p.type === 'boolean') return 'boolean';
+    if (p.type === 'integer') return 'integer';
+    if (p.type === 'number') return 'number';
+    if (p.type === 'string') return 'string';
+    const alts = p.anyOf || p.oneOf;
+    if (Array.isArray(alts) && alts.every((a) => a && (a.const !== undefined || a.type === 'number' || a.type === 'integer' || Array.isArray(a.enum)))) return 'choice';
+    if (p.type === undefined && v !== undefined) return typeof v === 'boolean' ? 'boolean' : typeof v === 'number' ? 'number' : typeof v === 'string' ? 'string' : 'json';
+    return 'json';
+  }
+  function limitsText(p) {
+    const lo = p.minimum !== undefined ? `≥ ${p.minimum}` : p.exclusiveMinimum !== undefined ? `> ${p.exclusiveMinimum}` : '';
+    const hi = p.maximum !== undefined ? `≤ ${p.maximum}` : p.exclusiveMaximum !== undefined ? `< ${p.exclusiveMaximum}` : '';
+    return [lo, hi].filter(Boolean).join(', ');
+  }
+
+  /**
+   * The option form of a part: one field per key of the schema's properties (and of `opts`), with the schema's kind,
+   * limits, default and description. `opts` holds only the values set (from the defaults the backend sent, a config,
+   * or the user); a field left at its default shows it.
+   */
+  function renderOptions(container, opts, onChange, schema) {
     container.textContent = '';
-    for (const [k, v] of Object.entries(opts)) {
+    const props = (schema && schema.properties) || {};
+    const keys = [...new Set([...Object.keys(props), ...Object.keys(opts)])].filter((k) => k !== 'type');
+    for (const k of keys) {
+      const p = propSchema(props[k]);
+      const v = opts[k] !== undefined ? opts[k] : p.default;
+      const kind = fieldKind(p, v);
       const row = document.createElement('label');
       row.className = 'row';
       const name = document.createElement('span');
       name.textContent = k;
-      name.title = k;
+      const limits = limitsText(p);
+      name.title = [k, p.description, limits].filter(Boolean).join(' · ');
       let input;
-      if (typeof v === 'boolean') {
+      const set = (val) => { opts[k] = val; input.setCustomValidity(''); onChange(); };
+      if (kind === 'boolean') {
         input = document.createElement('input');
         input.type = 'checkbox';
-        input.checked = v;
-        input.addEventListener('change', () => { opts[k] = input.checked; onChange(); });
-      } else if (typeof v === 'number') {
+        input.checked = !!v;
+        input.addEventListener('change', () => set(input.checked));
+      } else if (kind === 'enum') {
+        input = document.createElement('select');
+        for (const e of p.enum) {
+          const o = document.createElement('option');
+          o.value = e; o.textContent = e;
+          input.append(o);
+        }
+        if (v !== undefined) input.value = String(v);
+        input.addEventListener('change', () => set(input.value));
+      } else if (kind === 'number' || kind === 'integer') {
         input = document.createElement('input');
         input.type = 'number';
-        input.step = 'any';
-        input.value = String(v);
-        input.addEventListener('change', () => { const n = Number(input.value); if (input.value.trim() !== '' && Number.isFinite(n)) opts[k] = n; onChange(); });
+        input.step = kind === 'integer' ? '1' : 'any';
+        if (p.minimum !== undefined) input.min = String(p.minimum);
+        if (p.maximum !== undefined) input.max = String(p.maximum);
+        if (v !== undefined && v !== null) input.value = String(v);
+        input.addEventListener('change', () => {
+          const n = Number(input.value);
+          if (input.value.trim() === '' || !Number.isFinite(n)) return;
+          const bad = (kind === 'integer' && !Number.isInteger(n)) || (p.minimum !== undefined && n < p.minimum) || (p.maximum !== undefined && n > p.maximum)
+            || (p.exclusiveMinimum !== undefined && n <= p.exclusiveMinimum) || (p.exclusiveMaximum !== undefined && n >= p.exclusiveMaximum);
+          if (bad) {
+            input.setCustomValidity(`${k} must be ${kind === 'integer' ? 'an integer' : 'a number'}${limits ? ` ${limits}` : ''}`);
+            showError(`${k} must be ${kind === 'integer' ? 'an integer' : 'a number'}${limits ? ` ${limits}` : ''}, got ${input.value}`);
+            return;
+          }
+          set(n);
+        });
       } else {
         input = document.createElement('input');
         input.type = 'text';
-        const isObj = v !== null && typeof v === 'object';
-        input.value = isObj ? JSON.stringify(v) : String(v);
+        const isObj = kind === 'json' && v !== null && typeof v === 'object';
+        input.value = v === undefined ? '' : isObj ? JSON.stringify(v) : String(v);
+        if (kind === 'choice') input.placeholder = (p.anyOf || p.oneOf).map((a) => (a.const !== undefined ? a.const : a.enum ? a.enum.join(' | ') : a.type)).join(' | ');
         input.addEventListener('change', () => {
-          if (isObj) {
-            try { opts[k] = JSON.parse(input.value); } catch (_) { showError(`${k}: not valid JSON`); return; }
-          } else opts[k] = input.value;
-          onChange();
+          const t = input.value.trim();
+          if (kind === 'choice') set(t !== '' && Number.isFinite(Number(t)) ? Number(t) : t);
+          else if (kind === 'json' && (isObj || /^[[{]/.test(t))) {
+            try { set(JSON.parse(t)); } catch (_) { showError(`${k}: not valid JSON`); }
+          } else set(input.value);
         });
       }
       input.dataset.option = k;
+      input.dataset.kind = kind;
+      if (p.description) input.title = p.description;
       row.append(name, input);
       container.append(row);
+      if (p.description || limits) {
+        const d = document.createElement('p');
+        d.className = 'opt-desc muted';
+        d.dataset.for = k;
+        d.textContent = [p.description, limits ? `(${limits})` : ''].filter(Boolean).join(' ');
+        container.append(d);
+      }
     }
+    if (!keys.length) {
+      const none = document.createElement('p');
+      none.className = 'opt-none muted';
+      none.textContent = 'No options.';
+      container.append(none);
+    }
+    return keys.length;
   }
 
   function renderGuide() {
@@ -536,7 +754,8 @@
     const g = state.info && state.info.guides.find((x) => x.name === type);
     el.guideDesc.textContent = g ? g.description : '';
     const opts = state.guideOptions[type] || (state.guideOptions[type] = {});
-    renderOptions(el.guideOptions, opts, syncGuideJson);
+    const n = renderOptions(el.guideOptions, opts, syncGuideJson, g && g.schema);
+    el.guideJsonWrap.hidden = n === 0;
     syncGuideJson();
   }
   function syncGuideJson() { el.guideJson.value = JSON.stringify(state.guideOptions[el.guide.value] || {}, null, 1); }
@@ -554,7 +773,8 @@
   function renderSampler() {
     const type = el.sampler.value;
     const opts = state.samplerOptions[type] || (state.samplerOptions[type] = {});
-    renderOptions(el.samplerOptions, opts, () => undefined);
+    const n = renderOptions(el.samplerOptions, opts, () => undefined);
+    if (!n) el.samplerOptions.textContent = '';
     updateRefiner();
   }
   el.sampler.addEventListener('change', renderSampler);
@@ -685,6 +905,7 @@
       setProgress(`Waiting in the queue: position ${d.position}`, d.running ? 'another job is running' : '', 0, true);
     });
     es.addEventListener('progress', (e) => {
+      if (job.stale) { el.progressLabel.textContent = 'Running (for the previous image)…'; return; }
       const d = JSON.parse(e.data);
       if (d.stage === 'guide') {
         setProgress('Stage 1: guide', '', (d.fraction || 0) * 0.15);
@@ -704,6 +925,7 @@
     es.addEventListener('done', (e) => {
       const d = JSON.parse(e.data);
       finishJob(job, 'done');
+      if (job.stale) { el.progress.hidden = true; return; }
       setProgress('Done', '', 1);
       showResults(d);
     });

