@@ -26,6 +26,8 @@
     stage1Fig: $('stage1-fig'), stage2Fig: $('stage2-fig'), stage1Img: $('stage1-img'), stage2Img: $('stage2-img'),
     download1: $('download-stage1'), download2: $('download-stage2'),
     compare: $('compare'), compareBeforeSel: $('compare-before'), compareBefore: $('compare-before-img'),
+    canvasResult: $('canvas-result'), canvasBadge: $('canvas-badge'), canvasBadgeText: $('canvas-badge-text'),
+    holeCompare: $('hold-compare'), hideResult: $('hide-result'),
     zoomIn: $('zoom-in'), zoomOut: $('zoom-out'), zoomFit: $('zoom-fit'), zoomLevel: $('zoom-level'),
     compareAfter: $('compare-after-img'), compareLine: $('compare-line'), compareSlider: $('compare-slider'),
   };
@@ -201,9 +203,42 @@
     for (const img of [el.stage1Img, el.stage2Img, el.compareBefore, el.compareAfter]) img.removeAttribute('src');
     el.previewFig.hidden = true;
     el.preview.removeAttribute('src');
+    setCanvasResult(null);
     if (state.job && !state.job.terminal) state.job.stale = true;
     else el.progress.hidden = true;
   }
+
+  // ---------- a result on the canvas ----------
+  /**
+   * Show `url` over the image (stage '1' while the refiner runs, '2' or '1' when done), or nothing (url null). While a
+   * result shows, the mask layer is hidden; holding Tab (or the Hold button) shows the input with its mask again.
+   */
+  function setCanvasResult(url, stage, label) {
+    state.canvasResult = url ? { url, stage, label } : null;
+    if (url) {
+      if (el.canvasResult.getAttribute('src') !== url) el.canvasResult.src = url;
+      el.canvasResult.dataset.stage = stage;
+      el.canvasBadgeText.textContent = label;
+      el.canvasBadge.classList.toggle('pending', stage === '1' && !!(state.job && !state.job.terminal));
+    } else {
+      el.canvasResult.removeAttribute('src');
+      delete el.canvasResult.dataset.stage;
+    }
+    el.canvasBadge.hidden = !url;
+    showCanvasResult(!!url && !state.holdingInput);
+  }
+  function showCanvasResult(on) {
+    el.canvasResult.hidden = !on;
+    el.wrap.classList.toggle('showing-result', on);
+    el.wrap.dataset.showing = on ? 'result' : 'input';
+  }
+  function holdInput(on) {
+    state.holdingInput = on;
+    if (state.canvasResult) showCanvasResult(!on);
+  }
+  el.holeCompare.addEventListener('pointerdown', (e) => { e.preventDefault(); holdInput(true); });
+  for (const t of ['pointerup', 'pointerleave', 'pointercancel']) el.holeCompare.addEventListener(t, () => holdInput(false));
+  el.hideResult.addEventListener('click', () => setCanvasResult(null));
 
   // ---------- zoom & pan ----------
   const MIN_ZOOM = 0.5, MAX_ZOOM = 40;
@@ -407,6 +442,7 @@
   el.maskCanvas.addEventListener('pointerdown', (e) => {
     if (!state.width || (e.pointerType === 'mouse' && e.button !== 0)) return;
     e.preventDefault();
+    if (state.canvasResult) setCanvasResult(null);
     el.maskCanvas.setPointerCapture(e.pointerId);
     pushUndo();
     const p = toImage(e);
@@ -513,12 +549,13 @@
 
   const typing = (t) => !!(t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable));
   window.addEventListener('keyup', (e) => {
+    if (e.key === 'Tab' && state.holdingInput) holdInput(false);
     if (e.key === ' ' || e.code === 'Space') {
       state.spaceDown = false;
       el.stage.classList.remove('can-pan');
     }
   });
-  window.addEventListener('blur', () => { state.spaceDown = false; el.stage.classList.remove('can-pan'); });
+  window.addEventListener('blur', () => { state.spaceDown = false; el.stage.classList.remove('can-pan'); if (state.holdingInput) holdInput(false); });
   window.addEventListener('keydown', (e) => {
     const t = e.target;
     if (typing(t)) return;
@@ -527,6 +564,11 @@
       e.preventDefault(); // no page scroll, no button press: Space+drag pans
       state.spaceDown = true;
       el.stage.classList.add('can-pan');
+      return;
+    }
+    if (e.key === 'Tab' && state.canvasResult && !e.ctrlKey && !e.altKey && !e.metaKey) {
+      e.preventDefault(); // hold Tab: the input instead of the result
+      if (!e.repeat) holdInput(true);
       return;
     }
     if (e.key === 'Escape') { resetView(); return; }
@@ -868,7 +910,7 @@
     if (!state.holePixels) { showError('Paint over the area to fill first (the mask is empty).'); return; }
     let pipeline;
     try { pipeline = readPipeline(); } catch (err) { showError(err.message); return; }
-    const job = { id: null, es: null, terminal: false, retries: 0 };
+    const job = { id: null, es: null, terminal: false, retries: 0, refiner: !!(pipeline.refiner && pipeline.refiner.enabled) };
     state.job = job;
     state.inputPreviewUrl = inputWithHoleUrl();
     updateButtons();
@@ -908,7 +950,11 @@
       if (job.stale) { el.progressLabel.textContent = 'Running (for the previous image)…'; return; }
       const d = JSON.parse(e.data);
       if (d.stage === 'guide') {
-        setProgress('Stage 1: guide', '', (d.fraction || 0) * 0.15);
+        setProgress(d.label === 'stage 1 ready' || (d.preview && d.fraction === 1) ? 'Stage 1 ready' : 'Stage 1: guide', '', (d.fraction || 0) * 0.15);
+        if (d.preview) {
+          job.stage1Shown = true;
+          setCanvasResult(d.preview, '1', job.refiner ? 'Stage 1 · refining' : 'Stage 1');
+        }
       } else if (d.stage === 'fit') {
         job.fitted = true;
         setProgress('Fitting a model to this image', d.label || '', 0.15 + 0.45 * (d.fraction || 0));
@@ -917,7 +963,7 @@
         const base = job.fitted ? 0.6 : 0.15;
         setProgress('Stage 2: refiner', d.total ? `step ${d.step} / ${d.total}` : '', base + (1 - base) * frac);
       }
-      if (d.preview) {
+      if (d.preview && d.stage !== 'guide') {
         el.preview.src = d.preview;
         el.previewFig.hidden = false;
       }
@@ -992,7 +1038,6 @@
     }
     el.results.hidden = false;
     selectSample(0);
-    el.results.scrollIntoView({ behavior: 'smooth', block: 'start' });
   }
 
   function selectSample(i) {
@@ -1013,6 +1058,7 @@
     const opt = [...el.compareBeforeSel.options].find((o) => o.value === 'stage1');
     opt.disabled = !has2;
     if (!has2) el.compareBeforeSel.value = 'input';
+    setCanvasResult(has2 ? d.stage2[i] : d.stage1[i], has2 ? '2' : '1', `${has2 ? 'Stage 2 · refined' : 'Stage 1'}${d.stage1.length > 1 ? ` · sample ${i + 1}` : ''}`);
     const pix = d.width && d.width < 400;
     document.querySelector('.result-pair').classList.toggle('pixelated', !!pix);
     el.compare.classList.toggle('pixelated', !!pix);

@@ -192,3 +192,69 @@ describe('zoom and pan', () => {
     }
   });
 });
+
+describe('results on the canvas', () => {
+  it('shows stage 1 on the canvas while the refiner runs, then stage 2; Tab held shows the input', async () => {
+    const { ctx, page, errors } = await newPage();
+    try {
+      await imageWithHole(page);
+      const c = (await page.locator('#mask-canvas').boundingBox())!;
+      const mid = { x: c.x + c.width / 2, y: c.y + c.height / 2 }; // in the painted stroke
+      const corner = { x: c.x + c.width - 4, y: c.y + c.height - 4 }; // known (the badge sits top left)
+      const input = await shot(page);
+      await page.selectOption('#guide', 'flat');
+      await page.fill('#guide-options input[data-option="value"]', '0.5');
+      await page.dispatchEvent('#guide-options input[data-option="value"]', 'change');
+
+      const hold = new Deferred();
+      s.backend.beforeStep = (info) => (info.step === 2 ? hold.promise : undefined);
+      await page.click('#run');
+      // stage 1 (flat grey 0.5 → 191) is on the canvas before the refiner ends
+      await page.locator('#canvas-result[data-stage="1"]:not([hidden])').waitFor();
+      await page.waitForFunction(() => (document.getElementById('canvas-result') as HTMLImageElement).complete);
+      expect(await page.textContent('#progress-label')).toMatch(/^Stage (1 ready|2: refiner)$/);
+      expect(await page.textContent('#canvas-badge-text')).toBe('Stage 1 · refining');
+      expect(await page.isHidden('#results')).toBe(true);
+      let sh = await shot(page);
+      for (const v of sh.rgb(mid.x, mid.y)) expect(Math.abs(v - 191)).toBeLessThanOrEqual(3);
+      expect(sh.rgb(corner.x, corner.y)).toEqual(input.rgb(corner.x, corner.y));
+      hold.resolve();
+
+      // then stage 2, on the canvas and in the results
+      await page.locator('#canvas-result[data-stage="2"]').waitFor();
+      await page.locator('#results:not([hidden])').waitFor();
+      await page.waitForFunction(() => (document.getElementById('canvas-result') as HTMLImageElement).complete);
+      expect(await page.textContent('#canvas-badge-text')).toBe('Stage 2 · refined');
+      expect(await page.getAttribute('#canvas-result', 'src')).toBe(await page.getAttribute('#stage2-img', 'src'));
+      expect(await page.evaluate(() => window.scrollY)).toBe(0); // no jump below the fold
+      const result = await shot(page);
+
+      // hold Tab: the input with its mask, exactly as before the run; release: the result again
+      await page.keyboard.down('Tab');
+      expect(await page.getAttribute('#canvas-wrap', 'data-showing')).toBe('input');
+      sh = await shot(page);
+      expect(sh.rgb(mid.x, mid.y)).toEqual(input.rgb(mid.x, mid.y));
+      await page.keyboard.up('Tab');
+      expect(await page.getAttribute('#canvas-wrap', 'data-showing')).toBe('result');
+      sh = await shot(page);
+      expect(sh.rgb(mid.x, mid.y)).toEqual(result.rgb(mid.x, mid.y));
+      expect(sh.rgb(mid.x, mid.y)).not.toEqual(input.rgb(mid.x, mid.y));
+
+      // the Hold button does the same with a pointer
+      const hb = (await page.locator('#hold-compare').boundingBox())!;
+      await page.mouse.move(hb.x + hb.width / 2, hb.y + hb.height / 2);
+      await page.mouse.down();
+      expect(await page.getAttribute('#canvas-wrap', 'data-showing')).toBe('input');
+      await page.mouse.up();
+      expect(await page.getAttribute('#canvas-wrap', 'data-showing')).toBe('result');
+
+      // painting goes back to the input and its mask
+      await paintStroke(page, { x: 0.1, y: 0.1 }, { x: 0.2, y: 0.15 });
+      expect(await page.getAttribute('#canvas-wrap', 'data-showing')).toBe('input');
+      expect(await page.isHidden('#canvas-badge')).toBe(true);
+      expect(errors).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
+  });
+});

@@ -193,7 +193,7 @@ export class FakeBackend implements StudioBackend {
       if (pipeline.guide.type === 'explode') throw new Error('the fake guide exploded on purpose');
       const one = pipeline.guide.type === 'flat' ? flatFill(image, mask, Number(pipeline.guide.value ?? 0)) : meanFill(image, mask);
       const stage1 = one.repeatEach(pipeline.samples);
-      hooks.onProgress({ stage: 'guide', fraction: 1, preview: stage1 });
+      hooks.onProgress({ stage: 'guide', fraction: 1, label: 'stage 1 ready', preview: stage1 }); // as the real backend: as soon as stage 1 exists
       if (!pipeline.refiner?.enabled) {
         this.completed++;
         return { stage1 };
