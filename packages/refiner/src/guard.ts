@@ -89,6 +89,33 @@ export function judgeRefinement(stage1: Tensor4, stage2: Tensor4, mask: Tensor4,
   return out;
 }
 
+/**
+ * Checkerboard energy of image 0 of `t` inside `region` ([1,1,H,W], 1 = in): the mean |a − b − c + d| over the 2×2
+ * blocks whose four pixels all lie in the region, averaged over channels (on [0,1] intensities). It answers only to
+ * the pixel-period pattern (a vertical or horizontal edge or a smooth ramp cancels), the grid artefact a weak
+ * frugal model paints; natural image content has little of it. NaN when no block fits.
+ */
+export function checkerEnergy(t: Tensor4, region: Tensor4): number {
+  const { h, w, c } = t;
+  const hw = h * w;
+  let s = 0, n = 0;
+  for (let y = 0; y + 1 < h; y++) {
+    for (let x = 0; x + 1 < w; x++) {
+      const p = y * w + x;
+      if (!region.data[p] || !region.data[p + 1] || !region.data[p + w] || !region.data[p + w + 1]) continue;
+      for (let ch = 0; ch < c; ch++) {
+        const b = ch * hw + p;
+        s += Math.abs(t.data[b] - t.data[b + 1] - t.data[b + w] + t.data[b + w + 1]) / 2;
+      }
+      n += c;
+    }
+  }
+  return n ? s / n : NaN;
+}
+
+/** Stage 2 may have this much more checkerboard energy (relative) than the truth or stage 1 before it is refused. */
+export const CHECKER_TOLERANCE = 0.15;
+
 /** A held-out region of the known pixels for {@link judgeOnValidation}, and what it was made from. */
 export interface ValidationHole {
   /** [1,1,H,W], 1 = held out: known pixels that the fit never sees and that are filled and refined as a second hole. */
@@ -157,9 +184,12 @@ export function judgeOnValidation(stage1: Tensor4, stage2: Tensor4, truth: Tenso
   const measurable = [t1, t2, j1, j2].every(Number.isFinite);
   const texOk = !measurable || t2 <= t1 * (1 + tolT);
   const seamOk = !measurable || j2 <= j1 + tolS;
-  const accept = measurable && texOk && seamOk;
+  // the grid artefact: stage 2 may not have more pixel-period checker energy than the truth and stage 1 there
+  const c1 = checkerEnergy(stage1, hole), c2 = checkerEnergy(stage2, hole), ct = checkerEnergy(truth, hole);
+  const gridOk = !Number.isFinite(c2) || c2 <= Math.max(ct, c1) * (1 + CHECKER_TOLERANCE);
+  const accept = measurable && texOk && seamOk && gridOk;
   const fmt = (v: number) => v.toFixed(4);
-  const measured = `on the validation hole: SWD to the truth ${fmt(t1)} → ${fmt(t2)}, seam ${fmt(j1)} → ${fmt(j2)}`;
+  const measured = `on the validation hole: SWD to the truth ${fmt(t1)} → ${fmt(t2)}, seam ${fmt(j1)} → ${fmt(j2)}, checker ${fmt(c1)} → ${fmt(c2)} (truth ${fmt(ct)})`;
   const reason = !measurable ? 'validation hole not measurable: stage 1 kept' : accept ? `refined: ${measured}` : `stage 1 kept: ${measured}`;
   return { accept, texture: [t1, t2], seam: [j1, j2], naturalStep: ref, reason, method: 'validate' };
 }

@@ -1,6 +1,6 @@
 /** The guard ("never worse than stage 1", measured without a reference) on a texture with a square hole. */
 import { Rng, Tensor4 } from '@diff2s/core';
-import { MIN_VALIDATION_PIXELS, judgeOnValidation, judgeRefinement, validationHole } from '@diff2s/refiner';
+import { MIN_VALIDATION_PIXELS, checkerEnergy, judgeOnValidation, judgeRefinement, validationHole } from '@diff2s/refiner';
 
 const S = 48;
 function texture(seed: number): Tensor4 {
@@ -115,5 +115,34 @@ describe('judgeOnValidation', () => {
     expect(r.texture[1]).toBeCloseTo(0, 6);
     expect(r.seam[1]).toBeCloseTo(0, 6);
     expect(r.reason).toMatch(/^refined:/);
+  });
+});
+
+describe('checkerEnergy (the grid artefact)', () => {
+  const all = Tensor4.full([1, 1, 8, 8], 1);
+  const img = (f: (x: number, y: number) => number) => {
+    const t = new Tensor4([1, 1, 8, 8]);
+    for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) t.data[y * 8 + x] = f(x, y);
+    return t;
+  };
+  it('is zero for edges and ramps, and large for a pixel-period checkerboard', () => {
+    expect(checkerEnergy(img((x) => (x < 4 ? -1 : 1)), all)).toBe(0);
+    expect(checkerEnergy(img((x, y) => 0.1 * x - 0.05 * y), all)).toBeCloseTo(0, 6);
+    expect(checkerEnergy(img((x, y) => ((x + y) % 2 ? 0.5 : -0.5)), all)).toBeCloseTo(1, 6);
+    expect(checkerEnergy(img(() => 0), Tensor4.full([1, 1, 8, 8], 0))).toBeNaN();
+  });
+
+  it('the validating guard refuses a stage 2 with a grid the truth does not have, even when SWD and seam pass', () => {
+    const truth = texture(1);
+    const v = validationHole(hole)!;
+    const gridded = truth.clone();
+    for (let c = 0; c < 3; c++) for (let p = 0; p < S * S; p++) {
+      if (v.hole.data[p] !== 1) continue;
+      const y = Math.floor(p / S), x = p % S;
+      gridded.data[c * S * S + p] += (x + y) % 2 ? 0.06 : -0.06;
+    }
+    const r = judgeOnValidation(truth, gridded, truth, v.hole, { textureTolerance: 10, seamTolerance: 1 });
+    expect(r.accept).toBe(false);
+    expect(r.reason).toMatch(/checker/);
   });
 });
