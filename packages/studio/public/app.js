@@ -28,6 +28,7 @@
     compare: $('compare'), compareBeforeSel: $('compare-before'), compareBefore: $('compare-before-img'),
     canvasResult: $('canvas-result'), canvasBadge: $('canvas-badge'), canvasBadgeText: $('canvas-badge-text'),
     holeCompare: $('hold-compare'), hideResult: $('hide-result'),
+    gallery: $('gallery'), galleryWrap: $('gallery-wrap'), galleryConfig: $('gallery-config'), galleryApply: $('gallery-apply'),
     zoomIn: $('zoom-in'), zoomOut: $('zoom-out'), zoomFit: $('zoom-fit'), zoomLevel: $('zoom-level'),
     compareAfter: $('compare-after-img'), compareLine: $('compare-line'), compareSlider: $('compare-slider'),
   };
@@ -49,6 +50,8 @@
     spaceDown: false,
     pan: null,          // { id, x, y, tx, ty } while Space+drag (or middle-drag) pans
     touches: new Map(), // touch pointers on the stage (two: pinch)
+    gallery: [],        // every result since the page was opened: { n, d, pipeline, version, input, name }
+    imageVersion: 0,    // bumped by each new image (results of another image are not shown on the canvas)
   };
 
   const imageCtx = el.imageCanvas.getContext('2d', { willReadFrequently: true });
@@ -184,6 +187,7 @@
     maskCtx.clearRect(0, 0, w, h);
     state.undo = []; state.redo = [];
     state.inputPreviewUrl = null;
+    state.imageVersion++;
     clearResults();
     resetView();
     el.wrap.hidden = false;
@@ -289,7 +293,7 @@
       if (state.touches.size === 2) {
         if (state.drawing) { // the first finger's stroke was the start of a pinch: take it back
           state.drawing = null;
-          if (state.undo.length) { maskCtx.putImageData(state.undo.pop(), 0, 0); updateMaskInfo(); }
+          if (state.undo.length) { restore(state.undo.pop()); updateMaskInfo(); }
         }
         const [a, b] = [...state.touches.values()];
         state.pinch = { d: Math.hypot(a.x - b.x, a.y - b.y) || 1, mx: (a.x + b.x) / 2, my: (a.y + b.y) / 2, zoom: state.view.zoom };
@@ -401,18 +405,44 @@
   }
 
   const MAX_UNDO_BYTES = 160 * 1024 * 1024;
-  function pushUndo() {
+  /**
+   * One history for mask edits and results used as input: a 'mask' entry holds the mask before an edit, an 'image'
+   * entry the image, its name and its mask before a result replaced them. Undo (Ctrl+Z) steps back over both.
+   */
+  function snapshot(kind) {
+    const mask = maskCtx.getImageData(0, 0, state.width, state.height);
+    return kind === 'image' ? { kind, mask, image: imageCtx.getImageData(0, 0, state.width, state.height), name: state.imageName } : { kind, mask };
+  }
+  function pushHistory(entry) {
     if (!state.width) return;
-    state.undo.push(maskCtx.getImageData(0, 0, state.width, state.height));
+    state.undo.push(entry);
     const per = state.width * state.height * 4;
-    const depth = Math.max(3, Math.min(40, Math.floor(MAX_UNDO_BYTES / per)));
-    while (state.undo.length > depth) state.undo.shift();
+    const cost = (x) => (x.kind === 'image' ? 2 : 1);
+    const budget = Math.max(3, Math.min(40, Math.floor(MAX_UNDO_BYTES / per)));
+    while (state.undo.length > 3 && state.undo.reduce((a, x) => a + cost(x), 0) > budget) state.undo.shift();
     state.redo = [];
+    el.undo.disabled = false;
+    el.redo.disabled = true;
+  }
+  function pushUndo() { pushHistory(snapshot('mask')); }
+  function restore(entry) {
+    if (entry.kind === 'image') {
+      if (entry.image.width !== state.width || entry.image.height !== state.height) {
+        state.width = entry.image.width; state.height = entry.image.height;
+        for (const c of [el.imageCanvas, el.maskCanvas]) { c.width = state.width; c.height = state.height; }
+        fitCanvas();
+      }
+      imageCtx.putImageData(entry.image, 0, 0);
+      state.imageName = entry.name;
+      setCanvasResult(null);
+    }
+    maskCtx.putImageData(entry.mask, 0, 0);
   }
   function swapHistory(from, to) {
     if (!from.length) return;
-    to.push(maskCtx.getImageData(0, 0, state.width, state.height));
-    maskCtx.putImageData(from.pop(), 0, 0);
+    const entry = from[from.length - 1];
+    to.push(snapshot(entry.kind));
+    restore(from.pop());
     updateMaskInfo();
   }
 
@@ -910,7 +940,7 @@
     if (!state.holePixels) { showError('Paint over the area to fill first (the mask is empty).'); return; }
     let pipeline;
     try { pipeline = readPipeline(); } catch (err) { showError(err.message); return; }
-    const job = { id: null, es: null, terminal: false, retries: 0, refiner: !!(pipeline.refiner && pipeline.refiner.enabled) };
+    const job = { id: null, es: null, terminal: false, retries: 0, pipeline, refiner: !!(pipeline.refiner && pipeline.refiner.enabled) };
     state.job = job;
     state.inputPreviewUrl = inputWithHoleUrl();
     updateButtons();
@@ -973,7 +1003,9 @@
       finishJob(job, 'done');
       if (job.stale) { el.progress.hidden = true; return; }
       setProgress('Done', '', 1);
+      d.version = state.imageVersion;
       showResults(d);
+      addToGallery(d, job.pipeline);
     });
     es.addEventListener('error', (e) => {
       if (e.data !== undefined) { // a server-sent "error" event
@@ -1047,18 +1079,19 @@
     const base = `diff2s-${state.imageName}`;
     el.stage1Img.src = d.stage1[i];
     el.download1.download = `${base}-stage1${d.stage1.length > 1 ? `-${i + 1}` : ''}.png`;
-    el.download1.href = `${d.stage1[i]}?download=${encodeURIComponent(el.download1.download)}`;
+    const dl = (u, name) => (u.startsWith('blob:') ? u : `${u}?download=${encodeURIComponent(name)}`);
+    el.download1.href = dl(d.stage1[i], el.download1.download);
     const has2 = !!(d.stage2 && d.stage2[i]);
     el.stage2Fig.hidden = !has2;
     if (has2) {
       el.stage2Img.src = d.stage2[i];
       el.download2.download = `${base}-stage2${d.stage2.length > 1 ? `-${i + 1}` : ''}.png`;
-      el.download2.href = `${d.stage2[i]}?download=${encodeURIComponent(el.download2.download)}`;
+      el.download2.href = dl(d.stage2[i], el.download2.download);
     }
     const opt = [...el.compareBeforeSel.options].find((o) => o.value === 'stage1');
     opt.disabled = !has2;
     if (!has2) el.compareBeforeSel.value = 'input';
-    setCanvasResult(has2 ? d.stage2[i] : d.stage1[i], has2 ? '2' : '1', `${has2 ? 'Stage 2 · refined' : 'Stage 1'}${d.stage1.length > 1 ? ` · sample ${i + 1}` : ''}`);
+    if (d.version === state.imageVersion) setCanvasResult(has2 ? d.stage2[i] : d.stage1[i], has2 ? '2' : '1', `${has2 ? 'Stage 2 · refined' : 'Stage 1'}${d.stage1.length > 1 ? ` · sample ${i + 1}` : ''}`);
     const pix = d.width && d.width < 400;
     document.querySelector('.result-pair').classList.toggle('pixelated', !!pix);
     el.compare.classList.toggle('pixelated', !!pix);
@@ -1099,16 +1132,74 @@
   el.compare.addEventListener('pointercancel', () => { comparing = false; });
   window.addEventListener('resize', () => { if (!el.results.hidden) updateCompare(); });
 
-  el.useResult.addEventListener('click', async () => {
+  /** Continue from a result: it becomes the image (the mask is cleared); Undo brings the previous image back. */
+  async function continueFrom(url, name) {
+    try {
+      const img = await loadImageFromUrl(url);
+      const w = img.naturalWidth, h = img.naturalHeight;
+      if (w !== state.width || h !== state.height) { setImage(img, name); return; }
+      pushHistory(snapshot('image'));
+      imageCtx.clearRect(0, 0, w, h);
+      imageCtx.drawImage(img, 0, 0, w, h);
+      maskCtx.clearRect(0, 0, w, h);
+      state.imageName = name;
+      clearResults();
+      updateMaskInfo();
+      el.stage.scrollIntoView({ block: 'nearest' });
+    } catch (err) { showError(`Could not load the result: ${err.message}`); }
+  }
+  el.useResult.addEventListener('click', () => {
     const d = state.result;
     if (!d) return;
     const url = d.stage2 && d.stage2[state.sample] ? d.stage2[state.sample] : d.stage1[state.sample];
-    try {
-      const img = await loadImageFromUrl(url);
-      setImage(img, `${state.imageName}-refined`);
-      window.scrollTo({ top: 0, behavior: 'smooth' });
-    } catch (err) { showError(`Could not load the result: ${err.message}`); }
+    continueFrom(url, /-edited$/.test(state.imageName) ? state.imageName : `${state.imageName}-edited`);
   });
+
+  // ---------- gallery: every result since the page was opened, with its config ----------
+  function addToGallery(d, pipeline) {
+    const entry = { n: state.gallery.length + 1, d, pipeline, version: state.imageVersion, input: state.inputPreviewUrl, name: state.imageName };
+    state.gallery.push(entry);
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'gallery-item';
+    b.dataset.n = String(entry.n);
+    const g = pipeline.guide.type, r = pipeline.refiner && pipeline.refiner.enabled;
+    b.title = JSON.stringify(pipeline, null, 1);
+    const img = document.createElement('img');
+    img.alt = `Result ${entry.n}`;
+    img.src = d.stage2 ? d.stage2[0] : d.stage1[0];
+    const cap = document.createElement('span');
+    cap.textContent = `#${entry.n} ${g}${r ? ` + ${pipeline.refiner.sampler ? pipeline.refiner.sampler.type : 'refiner'} T${pipeline.refiner.tk}` : ''}`;
+    b.append(img, cap);
+    b.addEventListener('click', () => selectGallery(entry));
+    el.gallery.prepend(b);
+    el.galleryWrap.hidden = false;
+    markGallery(entry);
+    // keep a copy in the page: the server drops old jobs' files
+    keepCopies(entry);
+  }
+  async function keepCopies(entry) {
+    const copy = async (urls) => Promise.all(urls.map(async (u) => URL.createObjectURL(await (await fetch(u)).blob())));
+    try {
+      const d = { ...entry.d, stage1: await copy(entry.d.stage1), ...(entry.d.stage2 ? { stage2: await copy(entry.d.stage2) } : {}) };
+      entry.d = d;
+      const img = el.gallery.querySelector(`.gallery-item[data-n="${entry.n}"] img`);
+      if (img) img.src = d.stage2 ? d.stage2[0] : d.stage1[0];
+    } catch (_) { /* keep the server's URLs */ }
+  }
+  function markGallery(entry) {
+    for (const b of el.gallery.children) b.classList.toggle('active', b.dataset.n === String(entry.n));
+    el.galleryConfig.textContent = `#${entry.n} · ${entry.name}\n${JSON.stringify(entry.pipeline, null, 2)}`;
+    el.galleryConfig.dataset.n = String(entry.n);
+    el.galleryApply.disabled = false;
+    state.galleryEntry = entry;
+  }
+  function selectGallery(entry) {
+    markGallery(entry);
+    state.inputPreviewUrl = entry.input;
+    showResults(entry.d);
+  }
+  el.galleryApply.addEventListener('click', () => { if (state.galleryEntry) applyPipeline(state.galleryEntry.pipeline); });
 
   sizeCursor();
   init();

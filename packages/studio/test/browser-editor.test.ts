@@ -258,3 +258,70 @@ describe('results on the canvas', () => {
     }
   });
 });
+
+/** A hash of the image canvas's pixels. */
+function imageHash(page: Page) {
+  return page.evaluate(() => {
+    const c = document.getElementById('image-canvas') as HTMLCanvasElement;
+    const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+    let h = 2166136261;
+    for (let i = 0; i < d.length; i++) h = Math.imul(h ^ d[i], 16777619) >>> 0;
+    return h;
+  });
+}
+
+describe('result history and gallery', () => {
+  it('keeps every result with its config in a gallery; Use as input can be undone and redone with the mask edits', async () => {
+    const { ctx, page, errors } = await newPage();
+    try {
+      await imageWithHole(page);
+      const original = await imageHash(page);
+      const hole = await page.getAttribute('#image-info', 'data-hole');
+      await page.uncheck('#refiner-on');
+      await page.selectOption('#guide', 'flat');
+      await page.click('#run');
+      await page.locator('.gallery-item[data-n="1"]').waitFor();
+      await page.selectOption('#guide', 'mean');
+      await page.click('#run');
+      await page.locator('.gallery-item[data-n="2"]').waitFor();
+      expect(await page.locator('.gallery-item span').allTextContents()).toEqual(['#2 mean', '#1 flat']);
+      expect(await page.getAttribute('.gallery-item[data-n="2"]', 'class')).toContain('active');
+      expect(JSON.parse((await page.textContent('#gallery-config'))!.split('\n').slice(1).join('\n')).guide.type).toBe('mean');
+
+      // an earlier result: on the canvas and in the results again, its config shown and loadable into the form
+      await page.click('.gallery-item[data-n="1"]');
+      expect(await page.getAttribute('#gallery-config', 'data-n')).toBe('1');
+      expect(await page.textContent('#gallery-config')).toContain('"type": "flat"');
+      await page.waitForFunction(() => (document.getElementById('stage1-img') as HTMLImageElement).src.startsWith('blob:'));
+      expect(await page.getAttribute('#canvas-result', 'src')).toBe(await page.getAttribute('#stage1-img', 'src'));
+      await page.selectOption('#guide', 'explode');
+      await page.click('#gallery-apply');
+      expect(await page.inputValue('#guide')).toBe('flat');
+
+      // use it as input: the image changes, the mask clears; Ctrl+Z brings back the image and its mask; Ctrl+Shift+Z redoes
+      await page.click('#use-result');
+      await page.locator('#image-info', { hasText: 'photo-edited' }).waitFor();
+      const edited = await imageHash(page);
+      expect(edited).not.toBe(original);
+      expect(await page.getAttribute('#image-info', 'data-hole')).toBe('0');
+      expect(await page.isHidden('#canvas-badge')).toBe(true);
+      await paintStroke(page, { x: 0.1, y: 0.1 }, { x: 0.2, y: 0.2 });
+      await page.keyboard.press('Control+z'); // the stroke
+      expect(await page.getAttribute('#image-info', 'data-hole')).toBe('0');
+      await page.keyboard.press('Control+z'); // the result used as input
+      expect(await imageHash(page)).toBe(original);
+      expect(await page.getAttribute('#image-info', 'data-hole')).toBe(hole);
+      expect(await page.textContent('#image-info')).toMatch(/^photo · /);
+      await page.keyboard.press('Control+Shift+z');
+      expect(await imageHash(page)).toBe(edited);
+      expect(await page.getAttribute('#image-info', 'data-hole')).toBe('0');
+      await page.click('#redo');
+      expect(Number(await page.getAttribute('#image-info', 'data-hole'))).toBeGreaterThan(0);
+      // the gallery outlives the image
+      expect(await page.locator('.gallery-item').count()).toBe(2);
+      expect(errors).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
