@@ -3,7 +3,7 @@
  * resume recovers from every state a kill can leave (including the earlier two-rename layout's leftovers), and a
  * save cleans up what killed runs left behind.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import { loadCheckpoint, saveCheckpoint, type CheckpointState } from '@diff2s/engine';
 import { tempDir } from '../../../test/helpers/tmp';
@@ -64,5 +64,18 @@ describe('checkpoints', () => {
 
   it('no checkpoint at all: null', async () => {
     expect(await loadCheckpoint(path.join(tmp.dir, 'none'), N)).toBeNull();
+  });
+
+  it('a truncated or out-of-range state.json is refused, naming the file and the key', async () => {
+    const dir = path.join(tmp.dir, 'checkpoint');
+    await saveCheckpoint(dir, state(10), arrays(1));
+    const file = path.join(dir, 'step-10', 'state.json');
+    const text = readFileSync(file, 'utf8');
+    writeFileSync(file, text.slice(0, text.length >> 1));
+    await expect(loadCheckpoint(dir, N)).rejects.toThrow(new RegExp(`checkpoint state ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is not valid JSON`));
+    for (const [step, key] of [[-5, 'step'], [1e9, 'step'], [1.5, 'step']] as const) {
+      writeFileSync(file, JSON.stringify({ ...state(10), step }));
+      await expect(loadCheckpoint(dir, N)).rejects.toThrow(new RegExp(`checkpoint state .*state\\.json: .*\\(at ${key}\\)`));
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { InputError, writeFileAtomic } from '@diff2s/core';
+import { z } from 'zod';
+import { InputError, formatZodIssue, writeFileAtomic } from '@diff2s/core';
 
 /** What a checkpoint holds besides the arrays. */
 export interface CheckpointState {
@@ -18,6 +19,18 @@ export interface CheckpointState {
   seconds: number;
   hasEma: boolean;
 }
+
+/** The schema `state.json` must satisfy (a truncated or edited file is refused naming the file and the key). */
+export const CheckpointStateSchema = z.object({
+  format: z.literal('diff2s.checkpoint'),
+  version: z.literal(1),
+  step: z.number().int().min(0).max(1e7),
+  configHash: z.string().min(1).max(200),
+  adamT: z.number().int().min(0).max(1e7),
+  losses: z.array(z.tuple([z.number().int().min(0), z.number()])).max(1e7),
+  seconds: z.number().min(0).max(1e8),
+  hasEma: z.boolean(),
+}).strict();
 
 export interface CheckpointArrays {
   params: Float32Array;
@@ -65,11 +78,34 @@ export async function saveCheckpoint(dir: string, state: CheckpointState, arrays
 }
 
 async function readState(folder: string): Promise<CheckpointState | null> {
+  const file = path.join(folder, FILES.state);
+  let text: string;
   try {
-    return JSON.parse(await fs.readFile(path.join(folder, FILES.state), 'utf8')) as CheckpointState;
+    text = await fs.readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new InputError(`checkpoint state ${file} is not valid JSON (${(err as Error).message}): delete the checkpoint folder to start over`, file, { cause: err });
+  }
+  const r = CheckpointStateSchema.safeParse(value, { reportInput: true });
+  if (!r.success) {
+    const e = formatZodIssue(r.error.issues[0]);
+    throw new InputError(`checkpoint state ${file}: ${e.message}: delete the checkpoint folder to start over`, file);
+  }
+  return r.data as CheckpointState;
+}
+
+/** {@link readState} for a candidate folder of a killed run: an invalid one is no candidate. */
+async function readStateOrNull(folder: string): Promise<CheckpointState | null> {
+  try {
+    return await readState(folder);
+  } catch {
+    return null;
   }
 }
 
@@ -88,7 +124,7 @@ async function checkpointFolder(dir: string): Promise<string | null> {
   for (const e of await list(parent)) if (e.startsWith(`.${base}.tmp-`) || e.startsWith(`.${base}.old-`)) candidates.push(path.join(parent, e));
   let best: { folder: string; step: number } | null = null;
   for (const c of candidates) {
-    const st = await readState(c);
+    const st = await readStateOrNull(c);
     if (st && st.format === 'diff2s.checkpoint' && (!best || st.step > best.step)) best = { folder: c, step: st.step };
   }
   return best?.folder ?? null;
