@@ -29,6 +29,7 @@
     canvasResult: $('canvas-result'), canvasBadge: $('canvas-badge'), canvasBadgeText: $('canvas-badge-text'),
     holeCompare: $('hold-compare'), hideResult: $('hide-result'),
     gallery: $('gallery'), galleryWrap: $('gallery-wrap'), galleryConfig: $('gallery-config'), galleryApply: $('gallery-apply'),
+    help: $('help'), helpOpen: $('help-open'), helpClose: $('help-close'),
     zoomIn: $('zoom-in'), zoomOut: $('zoom-out'), zoomFit: $('zoom-fit'), zoomLevel: $('zoom-level'),
     compareAfter: $('compare-after-img'), compareLine: $('compare-line'), compareSlider: $('compare-slider'),
   };
@@ -586,10 +587,25 @@
     }
   });
   window.addEventListener('blur', () => { state.spaceDown = false; el.stage.classList.remove('can-pan'); if (state.holdingInput) holdInput(false); });
+  function toggleHelp(open) {
+    if (open === undefined) open = !el.help.open;
+    if (open && !el.help.open) el.help.showModal();
+    else if (!open && el.help.open) el.help.close();
+  }
+  el.helpOpen.addEventListener('click', () => toggleHelp(true));
+  el.helpClose.addEventListener('click', () => toggleHelp(false));
+  el.help.addEventListener('click', (e) => { if (e.target === el.help) toggleHelp(false); }); // a click on the backdrop
+
   window.addEventListener('keydown', (e) => {
     const t = e.target;
+    if (el.help.open) { // the dialog takes the keys: Esc (native) or H closes it
+      if (e.key.toLowerCase() === 'h' && !e.ctrlKey && !e.metaKey && !e.altKey) { e.preventDefault(); toggleHelp(false); }
+      return;
+    }
+    if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') { e.preventDefault(); if (!el.run.disabled) run(); return; }
     if (typing(t)) return;
     const k = e.key.toLowerCase();
+    if (k === 'h' && !e.ctrlKey && !e.metaKey && !e.altKey) { e.preventDefault(); toggleHelp(true); return; }
     if (e.key === ' ' || e.code === 'Space') {
       e.preventDefault(); // no page scroll, no button press: Space+drag pans
       state.spaceDown = true;

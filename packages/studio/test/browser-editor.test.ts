@@ -325,3 +325,39 @@ describe('result history and gallery', () => {
     }
   });
 });
+
+describe('shortcut dialog', () => {
+  it('H opens the list of shortcuts, Esc or H closes it (and Esc then does not reset the zoom)', async () => {
+    const { ctx, page, errors } = await newPage();
+    try {
+      await openImage(page, (await pngImage(160, 120)).png);
+      await page.locator('#canvas-wrap:not([hidden])').waitFor();
+      await page.click('#zoom-in');
+      await page.keyboard.press('h');
+      expect(await page.evaluate(() => (document.getElementById('help') as HTMLDialogElement).open)).toBe(true);
+      const keys = await page.locator('#help td:first-child').allTextContents();
+      for (const k of ['B / E', 'Space + drag', 'Esc', 'hold Tab', 'H']) expect(keys).toContain(k);
+      // the screenshot shows the dialog over a dimmed page: its centre is the dialog's colour, a corner is darkened
+      const box = (await page.locator('#help').boundingBox())!;
+      expect(box.width).toBeGreaterThan(250);
+      expect(box.x + box.width).toBeLessThanOrEqual(1280);
+      const sh = await shot(page);
+      expect(sh.rgb(box.x + 6, box.y + box.height - 6)).toEqual([0x17, 0x1c, 0x25]);
+      const corner = sh.rgb(2, 798);
+      expect(Math.max(...corner)).toBeLessThan(0x10);
+      // keys do not reach the editor while it is open
+      await page.keyboard.press('e');
+      expect(await page.getAttribute('#tool-brush', 'aria-pressed')).toBe('true');
+      await page.keyboard.press('Escape');
+      expect(await page.evaluate(() => (document.getElementById('help') as HTMLDialogElement).open)).toBe(false);
+      expect(await page.getAttribute('#canvas-wrap', 'data-zoom')).toBe('1.25');
+      await page.click('#help-open');
+      expect(await page.isVisible('#help')).toBe(true);
+      await page.keyboard.press('h');
+      expect(await page.isVisible('#help')).toBe(false);
+      expect(errors).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
