@@ -30,6 +30,7 @@
     holeCompare: $('hold-compare'), hideResult: $('hide-result'),
     gallery: $('gallery'), galleryWrap: $('gallery-wrap'), galleryConfig: $('gallery-config'), galleryApply: $('gallery-apply'),
     help: $('help'), helpOpen: $('help-open'), helpClose: $('help-close'),
+    runMode: $('run-mode'),
     zoomIn: $('zoom-in'), zoomOut: $('zoom-out'), zoomFit: $('zoom-fit'), zoomLevel: $('zoom-level'),
     compareAfter: $('compare-after-img'), compareLine: $('compare-line'), compareSlider: $('compare-slider'),
   };
@@ -492,8 +493,18 @@
     if (state.drawing && state.drawing.id === e.pointerId) {
       state.drawing = null;
       updateMaskInfo();
+      if (e.type === 'pointerup') autoRun();
     }
   };
+  // run-on-release mode: each finished stroke runs the pipeline; a stroke during a run runs once more after it
+  const RUN_MODE_KEY = 'diff2s.studio.runMode';
+  try { if (localStorage.getItem(RUN_MODE_KEY) === 'release') el.runMode.value = 'release'; } catch (_) { /* no storage */ }
+  el.runMode.addEventListener('change', () => { try { localStorage.setItem(RUN_MODE_KEY, el.runMode.value); } catch (_) { /* no storage */ } });
+  function autoRun() {
+    if (el.runMode.value !== 'release' || !state.holePixels || !state.info) return;
+    if (state.job && !state.job.terminal) { state.rerun = true; return; }
+    run();
+  }
   el.maskCanvas.addEventListener('pointerup', endStroke);
   el.maskCanvas.addEventListener('pointercancel', endStroke);
   el.maskCanvas.addEventListener('pointerenter', (e) => { sizeCursor(); el.cursor.hidden = e.pointerType === 'touch'; moveCursor(e); });
@@ -1053,6 +1064,10 @@
     job.terminal = how;
     if (job.es) job.es.close();
     updateButtons();
+    if (state.rerun) {
+      state.rerun = false;
+      if (how === 'done') setTimeout(autoRun, 0);
+    }
   }
 
   el.run.addEventListener('click', run);

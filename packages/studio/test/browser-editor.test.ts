@@ -361,3 +361,42 @@ describe('shortcut dialog', () => {
     }
   });
 });
+
+describe('run on release', () => {
+  it('manual mode waits for Run; release mode runs when a stroke ends, and once more for a stroke made during a run', async () => {
+    const { ctx, page, errors } = await newPage();
+    try {
+      const runs0 = s.backend.runs;
+      await imageWithHole(page);
+      await page.waitForTimeout(200);
+      expect(s.backend.runs).toBe(runs0); // manual (the default)
+      expect(await page.inputValue('#run-mode')).toBe('manual');
+
+      await page.selectOption('#run-mode', 'release');
+      const hold = new Deferred();
+      const started = new Deferred();
+      s.backend.beforeStep = (info) => { if (info.step === 1 && info.run === runs0 + 1) { started.resolve(); return hold.promise; } };
+      await paintStroke(page, { x: 0.1, y: 0.2 }, { x: 0.2, y: 0.3 });
+      await started.promise;
+      expect(s.backend.runs).toBe(runs0 + 1);
+      expect(await page.textContent('#run')).toBe('Running…');
+      // a stroke while it runs: one more run after it, with the new mask
+      await paintStroke(page, { x: 0.8, y: 0.2 }, { x: 0.9, y: 0.3 });
+      await paintStroke(page, { x: 0.8, y: 0.7 }, { x: 0.9, y: 0.8 });
+      hold.resolve();
+      await page.locator('.gallery-item[data-n="2"]').waitFor();
+      await page.locator('#run:not([disabled])').waitFor();
+      await page.waitForTimeout(200);
+      expect(s.backend.runs).toBe(runs0 + 2);
+      expect(await page.locator('.gallery-item').count()).toBe(2);
+      expect(await page.getAttribute('#canvas-wrap', 'data-showing')).toBe('result');
+      // the choice is remembered
+      await page.reload();
+      await page.locator('#server-state.ok').waitFor();
+      expect(await page.inputValue('#run-mode')).toBe('release');
+      expect(errors).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
