@@ -245,15 +245,18 @@ async function runPipeline(x: RunContext): Promise<StagedRun> {
     guide = x.guideFit.ctx.container.guides.create('diffusion', { ...x.guideFit.options, model: fitResult.dir }, x.guideFit.ctx, 'guide');
   }
   // stage 1 (the same derived streams as refiner's inpaint(): 'guide', then 'refiner')
+  // the guide fills the image in its own channels (a grey photo stays grey for the patch guide, so stage 1 is the
+  // same with or without a colour refiner); a guide on the fitted model works in the model's
   let s1;
   try {
     s1 = await inpaint({
-      image, mask: req.mask, guide, seed, samples, signal: req.signal,
+      image: guide === x.guide ? req.image : image, mask: req.mask, guide, seed, samples, signal: req.signal,
       onProgress: (e) => req.onProgress?.(e),
     });
   } finally {
     if (guide !== x.guide) await guide.dispose?.();
   }
+  if (s1.image.c !== image.c) s1 = { ...s1, stage1: toChannels(s1.stage1, image.c), image: toChannels(s1.image, image.c) };
   assertFinite(s1.stage1, `guide "${guide.name}"`);
   const back = (t: Tensor4) => (t.c === inC ? t : toChannels(t, inC));
   return { stage1: back(s1.stage1), finish: () => finishPipeline(x, { s1, guide, back, fitResult, fitMs, seed, samples, refinerOn }) };
@@ -285,7 +288,9 @@ async function finishPipeline(x: RunContext, st: {
       const union = s1.mask.slice(0).clone();
       for (let k = 0; k < union.size; k++) if (v.hole.data[k] !== 0) union.data[k] = 1;
       req.onProgress?.({ stage: 'validate', fraction: 0, label: `stage 1 of a validation hole (${v.pixels} px)` });
-      const sv = await inpaint({ image: s1.image.slice(0), mask: union, guide, seed, samples: 1, signal: req.signal });
+      const inImage = s1.image.c === req.image.c ? s1.image.slice(0) : toChannels(s1.image.slice(0), req.image.c);
+      let sv = await inpaint({ image: inImage, mask: union, guide, seed, samples: 1, signal: req.signal });
+      if (sv.image.c !== s1.image.c) sv = { ...sv, stage1: toChannels(sv.stage1, s1.image.c), image: toChannels(sv.image, s1.image.c) };
       assertFinite(sv.stage1, `guide "${guide.name}"`);
       timings.guideMs += sv.timings.guideMs;
       validation = { hole: v.hole, union, stage1: sv.stage1, image: sv.image, pixels: v.pixels };

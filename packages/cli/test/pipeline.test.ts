@@ -120,6 +120,14 @@ describe('createPipeline', () => {
     await p.dispose();
     expect(r.final.c).toBe(1);
     expect(knownPixelViolations(r.final, grey, mask)).toBe(0);
+    // the guide filled the grey image as grey: stage 1 is the same as without the colour refiner
+    const q = await createPipeline({ seed: 4, guide: { type: 'patch', patchSize: 5 } }, { container });
+    const alone = (await q.run({ image: grey, mask })).stage1;
+    await q.dispose();
+    const p2 = await createPipeline({ ...refined('onnx'), guide: { type: 'patch', patchSize: 5 } }, { container });
+    const withRefiner = (await p2.run({ image: grey, mask })).stage1;
+    await p2.dispose();
+    expect(Buffer.from(withRefiner.data.buffer).equals(Buffer.from(alone.data.buffer))).toBe(true);
   });
 
   it('a model trained on grey images refuses a colour image, naming both', async () => {
