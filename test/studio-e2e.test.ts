@@ -8,7 +8,7 @@ import type { Browser } from 'playwright-core';
 import { decodeImage, readImage } from '@diff2s/core';
 import { PipelineStudioBackend } from '@diff2s/cli';
 import { startStudio } from '@diff2s/studio';
-import { launchChromium, paintStroke } from '../packages/studio/test/browser-helpers';
+import { launchChromium, paintStroke, pngImage } from '../packages/studio/test/browser-helpers';
 import { ROOT, TEST_CACHE_DIR } from './helpers/cli';
 
 describe('studio with the real pipeline backend', () => {
@@ -39,6 +39,8 @@ describe('studio with the real pipeline backend', () => {
     // each guide's options as JSON Schema, for the page's option forms (issue 21)
     const patch = d.guides.find((g) => g.name === 'patch')!;
     expect((patch.schema as any).properties.patchSize.type).toBe('integer');
+    expect(d.hdStrategies).toEqual(['auto', 'crop', 'resize', 'original']);
+    expect((await backend.parsePipeline('hd: { strategy: crop }')).hd?.strategy).toBe('crop');
     await expect(backend.parsePipeline('guide: { type: file, path: /etc/passwd }')).rejects.toThrow(/not available in the studio \(at guide\.type\)/);
     const res = await fetch(`${studio.url}api/pipeline`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'guide: { type: onnx, model: ../../x.onnx }' });
     expect(res.status).toBe(400);
@@ -90,6 +92,76 @@ describe('studio with the real pipeline backend', () => {
       const labels = await page.evaluate(() => (window as unknown as { labels: string[] }).labels);
       expect(labels).toContain('Fitting a model to this image');
       expect(labels).toContain('Stage 2: refiner');
+      expect(errors).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
+describe('studio with ONNX guide models given at start (--onnx-model)', () => {
+  const FIXTURES = path.join(ROOT, 'packages/guides/test/fixtures');
+  let browser: Browser;
+  let backend: PipelineStudioBackend;
+  let studio: Awaited<ReturnType<typeof startStudio>>;
+  beforeAll(async () => {
+    backend = new PipelineStudioBackend({
+      modelDirs: [], examplesDir: path.join(ROOT, 'examples/data'), fit: false,
+      onnxModels: [path.join(FIXTURES, 'lama.onnx'), path.join(FIXTURES, 'mat.onnx')],
+    });
+    studio = await startStudio({ backend, port: 0, logger: { info: () => undefined, warn: () => undefined } });
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await studio?.close();
+    await backend?.dispose();
+  });
+
+  it('lists the models by id, refuses any other model string (never a path from a request), refuses a missing file at start', async () => {
+    const d = await backend.describe();
+    const onnx = d.guides.find((g) => g.name === 'onnx')!;
+    expect(onnx.options).toMatchObject({ model: 'lama', profile: 'lama' });
+    expect((onnx.schema as any).properties.model.enum).toEqual(['lama', 'mat']);
+    expect((await backend.parsePipeline({ guide: { type: 'onnx', model: 'mat', profile: 'mat' } })).guide.model).toBe('mat');
+    for (const model of ['../../x.onnx', path.join(FIXTURES, 'lama.onnx'), 'lama.onnx']) {
+      await expect(backend.parsePipeline({ guide: { type: 'onnx', model } })).rejects.toThrow(/unknown ONNX model .*: lama, mat \(at guide\.model\)/);
+    }
+    await expect(backend.parsePipeline('guide: { type: file, path: /etc/passwd }')).rejects.toThrow(/not available in the studio/);
+    expect(() => new PipelineStudioBackend({ modelDirs: [], examplesDir: '.', onnxModels: ['/no/such/model.onnx'] })).toThrow(/ONNX model \/no\/such\/model\.onnx does not exist/);
+  });
+
+  it('runs the onnx guide from the page: the model chosen by id, stage 1 on the canvas', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await ctx.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await page.goto(studio.url);
+      await page.locator('#server-state.ok').waitFor();
+      await page.selectOption('#guide', 'onnx');
+      expect(await page.locator('#guide-options select[data-option="model"] option').allTextContents()).toEqual(['lama', 'mat']);
+      expect(await page.inputValue('#guide-options select[data-option="profile"]')).toBe('lama');
+      await page.setInputFiles('#open-image', { name: 'p.png', mimeType: 'image/png', buffer: (await pngImage(64, 48)).png });
+      await page.locator('#canvas-wrap:not([hidden])').waitFor();
+      await paintStroke(page);
+      await page.click('#run');
+      await page.locator('#canvas-result[data-stage="1"]').waitFor();
+      await page.locator('#results:not([hidden])').waitFor();
+      // the fixture network fills the hole with 0.25 in [0,1]: the result's hole pixels are all that grey
+      const url = await page.getAttribute('#stage1-img', 'src');
+      const res = await fetch(new URL(url!, studio.url));
+      const out = await decodeImage(Buffer.from(await res.arrayBuffer()), 'stage 1');
+      const mask = await page.evaluate(() => {
+        const c = document.getElementById('mask-canvas') as HTMLCanvasElement;
+        const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+        const o: number[] = [];
+        for (let i = 3; i < d.length; i += 4) o.push(d[i] >= 128 ? 1 : 0);
+        return o;
+      });
+      const holeValues = new Set<number>();
+      for (let p = 0; p < 64 * 48; p++) if (mask[p]) holeValues.add(Math.round((out.tensor.data[p] + 1) * 127.5));
+      expect([...holeValues]).toEqual([64]);
       expect(errors).toEqual([]);
     } finally {
       await ctx.close();

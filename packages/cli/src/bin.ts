@@ -232,7 +232,8 @@ export function buildProgram(): Command {
     .command('serve')
     .description(
       'start the web studio: open an image, paint a mask, run guide + refiner with live previews, compare, download. ' +
-        'Binds 127.0.0.1 by default. Only models found in --models folders and guides that read no files can run.',
+        'Binds 127.0.0.1 by default. Only models found in --models folders, guides that read no files and the onnx guide ' +
+        'with the --onnx-model files (by id) can run.',
     )
     .option('--host <host>', 'interface to bind (anything but loopback prints a warning)', '127.0.0.1')
     .option('-p, --port <n>', 'TCP port (0 = any free port)', int('--port'), 8765)
@@ -240,10 +241,17 @@ export function buildProgram(): Command {
     .option('--examples <dir>', 'folder of example images (<name>.png + <name>-mask.png)', path.join(EXAMPLES_DIR, 'data'))
     .option('--max-upload-mb <n>', 'largest upload in MiB', int('--max-upload-mb'), 50)
     .option('--max-pixels <n>', 'largest image in pixels', int('--max-pixels'), 4096 * 4096)
+    .option(
+      '--onnx-model <path>',
+      'an ONNX inpainting network (LaMa, MAT, MI-GAN) for the onnx guide, offered by id (its file name); repeatable',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .action(async (opts) => {
       const backend = new PipelineStudioBackend({
         modelDirs: opts.models ?? [path.resolve(EXAMPLES_DIR, '../models')],
         examplesDir: opts.examples,
+        onnxModels: opts.onnxModel,
       });
       const studio = await startStudio({
         backend,
@@ -253,7 +261,8 @@ export function buildProgram(): Command {
         maxPixels: opts.maxPixels,
         logger: { info: (m) => process.stderr.write(`${m}\n`), warn: (m) => process.stderr.write(`warning: ${m}\n`) },
       });
-      process.stdout.write(`diff2s studio: ${studio.url}  (models: ${backend.modelIds().join(', ') || 'none'}; Ctrl-C to stop)\n`);
+      const onnxIds = backend.onnxModelIds();
+      process.stdout.write(`diff2s studio: ${studio.url}  (models: ${backend.modelIds().join(', ') || 'none'}${onnxIds.length ? `; onnx guide models: ${onnxIds.join(', ')}` : ''}; Ctrl-C to stop)\n`);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGINT', stop);

@@ -11,7 +11,7 @@ import type {
 } from '@diff2s/studio';
 import { ConfigErrors } from './config/load';
 import { parsePipelineConfig } from './config/parse';
-import { FitConfig } from './config/schema';
+import { FitConfig, HdConfig } from './config/schema';
 import { fitSchedule } from './fit';
 import { COLOUR_PRIOR, ModelResolver, SHIPPED_MODELS_DIR } from './models';
 import { cliContainer, createPipeline } from './pipeline';
@@ -43,6 +43,17 @@ export interface StudioBackendOptions {
    * gives the fit settings (`model.fit` keys, e.g. `{ seconds: 30 }`).
    */
   fit?: boolean | Record<string, unknown>;
+  /**
+   * ONNX inpainting networks (LaMa, MAT, MI-GAN, …) the `onnx` guide may run, as files given when the studio starts
+   * (`diff2s serve --onnx-model path`). Requests name them by id (the file name without `.onnx`), never by path.
+   */
+  onnxModels?: string[];
+}
+
+/** The onnx guide's profile a model file's name suggests (lama unless the name says mat or migan). */
+export function onnxProfileOf(file: string): 'lama' | 'mat' | 'migan' {
+  const n = path.basename(file).toLowerCase();
+  return /mi-?gan/.test(n) ? 'migan' : /(^|[^a-z])mat([^a-z]|$)/.test(n) ? 'mat' : 'lama';
 }
 
 /**
@@ -56,8 +67,18 @@ export class PipelineStudioBackend implements StudioBackend {
   /** The same model resolver as every pipeline runner: one load per model, shared by the jobs. */
   private readonly resolver = new ModelResolver(this.container, process.cwd(), this.container.logger);
   private fitAvailable = false;
+  /** ONNX guide models: id → absolute path. */
+  private readonly onnx = new Map<string, string>();
 
   constructor(private readonly options: StudioBackendOptions) {
+    for (const file of options.onnxModels ?? []) {
+      const abs = path.resolve(file);
+      if (!existsSync(abs)) throw new ConfigError(`ONNX model ${file} does not exist`, 'onnxModels');
+      const stem = path.basename(abs).replace(/\.onnx$/i, '') || 'model';
+      let id = stem;
+      for (let k = 2; this.onnx.has(id); k++) id = `${stem}-${k}`;
+      this.onnx.set(id, abs);
+    }
     this.fitAvailable = options.fit !== false && existsSync(path.join(SHIPPED_MODELS_DIR, COLOUR_PRIOR, 'model.json'));
     for (const dir of options.modelDirs) {
       if (!existsSync(dir)) continue;
@@ -67,6 +88,11 @@ export class PipelineStudioBackend implements StudioBackend {
         if (existsSync(path.join(p, 'model.json'))) this.models.set(name, p);
       }
     }
+  }
+
+  /** Ids of the ONNX guide models given at start. */
+  onnxModelIds(): string[] {
+    return [...this.onnx.keys()];
   }
 
   /** Model ids: `fit` (when offered), then the folders found. */
@@ -87,12 +113,19 @@ export class PipelineStudioBackend implements StudioBackend {
   }
 
   async describe(): Promise<StudioDescription> {
+    const onnxIds = this.onnxModelIds();
     const guides = this.container.guides.list()
-      .filter((e) => !FILE_GUIDES.has(e.name))
+      .filter((e) => !FILE_GUIDES.has(e.name) || (e.name === 'onnx' && onnxIds.length > 0))
       .map((e) => {
-        const parsed = e.configSchema.safeParse(e.name === 'diffusion' ? { model: this.defaultModel() ?? 'none' } : {});
+        const start = e.name === 'diffusion' ? { model: this.defaultModel() ?? 'none' }
+          : e.name === 'onnx' ? { model: onnxIds[0], profile: onnxProfileOf(this.onnx.get(onnxIds[0])!) } : {};
+        const parsed = e.configSchema.safeParse(start);
         const options = parsed.success ? (parsed.data as Record<string, unknown>) : undefined;
         const schema = optionsJsonSchema(e.configSchema);
+        if (e.name === 'onnx' && schema && schema.properties && typeof schema.properties === 'object') {
+          // the model is one of the files the studio was started with, by id
+          (schema.properties as Record<string, unknown>).model = { type: 'string', enum: onnxIds, description: 'an ONNX model the studio was started with (--onnx-model)' };
+        }
         return { name: e.name, description: e.description, ...(options ? { options } : {}), ...(schema ? { schema } : {}) };
       })
       .filter((g) => g.name !== 'diffusion' || this.models.size > 0);
@@ -105,6 +138,7 @@ export class PipelineStudioBackend implements StudioBackend {
       maxTk,
       defaultPipeline: { guide: { type: 'patch' }, refiner: id ? { enabled: true, tk: Math.min(100, maxTk), sampler: { type: 'ddpm' } } : undefined, seed: 0, samples: 1 },
       models: this.modelIds(),
+      hdStrategies: [...HdConfig.shape.strategy.unwrap().options],
     };
   }
 
@@ -151,10 +185,20 @@ export class PipelineStudioBackend implements StudioBackend {
       refiner: cfg.refiner ? { enabled: cfg.refiner.enabled, tk: cfg.refiner.tk, sampler: cfg.refiner.sampler } : undefined,
       seed: cfg.seed,
       samples: cfg.samples,
+      hd: cfg.hd,
     };
   }
 
   private checkGuide(guide: { type: string; [k: string]: unknown }): void {
+    if (guide.type === 'onnx' && this.onnx.size > 0) {
+      if (typeof guide.model !== 'string' || !this.onnx.has(guide.model)) {
+        throw new ConfigError(
+          `unknown ONNX model ${JSON.stringify(guide.model)}: name one the studio was started with (--onnx-model): ${this.onnxModelIds().join(', ')}`,
+          'guide.model',
+        );
+      }
+      return;
+    }
     if (FILE_GUIDES.has(guide.type)) {
       throw new ConfigError(`guide "${guide.type}" reads files named in its config and is not available in the studio`, 'guide.type');
     }
@@ -172,6 +216,8 @@ export class PipelineStudioBackend implements StudioBackend {
       if (!id) throw new ConfigError('no model is available for the diffusion guide', 'guide.model');
       guideOptions.model = this.models.get(id)!;
     }
+    // an id given at start, resolved to its file here (checkGuide refused any other string)
+    if (type === 'onnx') guideOptions.model = this.onnx.get(guideOptions.model as string)!;
     const refinerOn = !!p.refiner?.enabled;
     if (refinerOn && !modelId) throw new ConfigError('no model is available for the refiner', 'refiner');
     if (refinerOn && modelId !== FIT_MODEL_ID && !this.models.has(modelId!)) {
@@ -182,6 +228,7 @@ export class PipelineStudioBackend implements StudioBackend {
       seed: p.seed,
       samples: p.samples,
       guide: { type, ...guideOptions },
+      ...(p.hd ? { hd: p.hd } : {}),
       ...(refinerOn ? {
         refiner,
         model: modelId === FIT_MODEL_ID ? { fit: typeof this.options.fit === 'object' ? { ...this.options.fit } : {} } : { path: this.models.get(modelId!)! },

@@ -30,7 +30,7 @@
     holeCompare: $('hold-compare'), hideResult: $('hide-result'),
     gallery: $('gallery'), galleryWrap: $('gallery-wrap'), galleryConfig: $('gallery-config'), galleryApply: $('gallery-apply'),
     help: $('help'), helpOpen: $('help-open'), helpClose: $('help-close'),
-    runMode: $('run-mode'),
+    runMode: $('run-mode'), hdRow: $('hd-row'), hdStrategy: $('hd-strategy'), hdDesc: $('hd-desc'), progressEta: $('progress-eta'),
     zoomIn: $('zoom-in'), zoomOut: $('zoom-out'), zoomFit: $('zoom-fit'), zoomLevel: $('zoom-level'),
     compareAfter: $('compare-after-img'), compareLine: $('compare-line'), compareSlider: $('compare-slider'),
   };
@@ -672,8 +672,27 @@
       }
       el.modelRow.hidden = false;
     }
+    if (info.hdStrategies && info.hdStrategies.length) {
+      el.hdStrategy.textContent = '';
+      for (const h of info.hdStrategies) {
+        const o = document.createElement('option');
+        o.value = h; o.textContent = h;
+        el.hdStrategy.append(o);
+      }
+      el.hdRow.hidden = false;
+      el.hdDesc.hidden = false;
+      describeHd();
+    }
     applyPipeline(info.defaultPipeline);
   }
+  const HD_TEXT = {
+    auto: 'crop around each hole when the image is over 512 px, else the whole image',
+    crop: 'run on a crop around each hole, pasted back',
+    resize: 'run on the image scaled down, the hole scaled up and pasted back',
+    original: 'run on the whole image at full size (most memory)',
+  };
+  function describeHd() { el.hdDesc.textContent = HD_TEXT[el.hdStrategy.value] || ''; }
+  el.hdStrategy.addEventListener('change', describeHd);
 
   function splitType(obj) {
     const out = {};
@@ -707,6 +726,7 @@
     } else if (!el.refinerOn.disabled) {
       el.refinerOn.checked = false;
     }
+    if (p.hd && p.hd.strategy && !el.hdRow.hidden) { ensureOption(el.hdStrategy, p.hd.strategy); describeHd(); }
     if (Number.isFinite(p.seed)) el.seed.value = String(p.seed);
     if (Number.isFinite(p.samples)) el.samples.value = String(p.samples);
     renderGuide();
@@ -890,6 +910,7 @@
       seed: num(el.seed, 'Seed'),
       samples: num(el.samples, 'Samples'),
     };
+    if (!el.hdRow.hidden && el.hdStrategy.value) p.hd = { strategy: el.hdStrategy.value };
     if (el.refinerOn.checked) {
       p.refiner = { enabled: true, tk: num(el.tk, 'T_k'), sampler: { type: el.sampler.value, ...(state.samplerOptions[el.sampler.value] || {}) } };
     } else {
@@ -954,11 +975,28 @@
   }
 
   function setProgress(label, steps, fraction, queued) {
+    const job = state.job;
+    const f = Math.max(0, Math.min(1, fraction || 0));
+    let eta = '';
+    if (job && !job.terminal && !queued && job.id) {
+      const now = performance.now();
+      if (!job.startedAt) job.startedAt = now;
+      const spent = (now - job.startedAt) / 1000;
+      if (f >= 0.03 && f < 1 && spent >= 0.3) eta = `${Math.round(f * 100)} % · about ${fmtSeconds((spent * (1 - f)) / f)} left`;
+      else if (f < 1) eta = `${Math.round(f * 100)} %`;
+    }
+    el.progressEta.textContent = eta;
     el.progress.hidden = false;
     el.progress.classList.toggle('queued', !!queued);
     el.progressLabel.textContent = label;
     el.progressSteps.textContent = steps || '';
     el.progressBar.style.width = `${Math.max(0, Math.min(1, fraction || 0)) * 100}%`;
+  }
+
+  function fmtSeconds(sec) {
+    if (sec < 60) return `${Math.max(1, Math.round(sec))} s`;
+    const m = Math.floor(sec / 60), r = Math.round(sec % 60);
+    return `${m} min ${r} s`;
   }
 
   async function run() {

@@ -9,6 +9,8 @@ export interface StudioPipeline {
   refiner?: { enabled: boolean; tk?: number; sampler?: { type: string; [k: string]: unknown } };
   seed: number;
   samples: number;
+  /** Large images: `strategy` is one of {@link StudioDescription.hdStrategies} (other keys pass through). */
+  hd?: { strategy: string; [k: string]: unknown };
 }
 
 /** A JSON Schema (draft 2020-12) object, as `z.toJSONSchema` writes it. */
@@ -44,6 +46,8 @@ export interface StudioDescription {
   defaultPipeline: StudioPipeline;
   /** Model ids a job may name (from the configured model folders). Empty: jobs name none. */
   models: string[];
+  /** HD strategies the backend offers (`hd.strategy`; the first is the default). Absent or empty: no HD control. */
+  hdStrategies?: string[];
 }
 
 /** A shipped example: PNG bytes of the image and, optionally, of its mask (white = hole). */

@@ -23,9 +23,12 @@ afterAll(async () => {
   await s?.studio.close();
   await browser?.close();
 });
+/** Runs a test holds; released after it, so that a failed test leaves no job blocking the next. */
+const holds: Deferred[] = [];
 afterEach(() => {
   s.backend.beforeRun = undefined;
   s.backend.beforeStep = undefined;
+  for (const h of holds.splice(0)) h.resolve();
 });
 
 async function newPage(viewport = { width: 1280, height: 800 }): Promise<{ ctx: BrowserContext; page: Page; errors: string[] }> {
@@ -197,18 +200,21 @@ describe('results on the canvas', () => {
   it('shows stage 1 on the canvas while the refiner runs, then stage 2; Tab held shows the input', async () => {
     const { ctx, page, errors } = await newPage();
     try {
+      await page.selectOption('#guide', 'flat');
+      await page.fill('#guide-options input[data-option="value"]', '0.5');
+      await page.dispatchEvent('#guide-options input[data-option="value"]', 'change');
+      await page.evaluate(() => { (document.activeElement as HTMLElement | null)?.blur(); window.scrollTo(0, 0); });
       await imageWithHole(page);
       const c = (await page.locator('#mask-canvas').boundingBox())!;
       const mid = { x: c.x + c.width / 2, y: c.y + c.height / 2 }; // in the painted stroke
       const corner = { x: c.x + c.width - 4, y: c.y + c.height - 4 }; // known (the badge sits top left)
       const input = await shot(page);
-      await page.selectOption('#guide', 'flat');
-      await page.fill('#guide-options input[data-option="value"]', '0.5');
-      await page.dispatchEvent('#guide-options input[data-option="value"]', 'change');
 
       const hold = new Deferred();
+      holds.push(hold);
       s.backend.beforeStep = (info) => (info.step === 2 ? hold.promise : undefined);
-      await page.click('#run');
+      await page.keyboard.press('Control+Enter'); // runs, without scrolling to the Run button
+      expect(await page.evaluate(() => window.scrollY)).toBe(0);
       // stage 1 (flat grey 0.5 → 191) is on the canvas before the refiner ends
       await page.locator('#canvas-result[data-stage="1"]:not([hidden])').waitFor();
       await page.waitForFunction(() => (document.getElementById('canvas-result') as HTMLImageElement).complete);
@@ -374,6 +380,7 @@ describe('run on release', () => {
 
       await page.selectOption('#run-mode', 'release');
       const hold = new Deferred();
+      holds.push(hold);
       const started = new Deferred();
       s.backend.beforeStep = (info) => { if (info.step === 1 && info.run === runs0 + 1) { started.resolve(); return hold.promise; } };
       await paintStroke(page, { x: 0.1, y: 0.2 }, { x: 0.2, y: 0.3 });
@@ -394,6 +401,36 @@ describe('run on release', () => {
       await page.reload();
       await page.locator('#server-state.ok').waitFor();
       expect(await page.inputValue('#run-mode')).toBe('release');
+      expect(errors).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
+describe('HD strategy and progress', () => {
+  it('offers the backend\'s HD strategies, sends the one chosen, reads it from a config, and shows progress with an ETA', async () => {
+    const { ctx, page, errors } = await newPage();
+    try {
+      expect(await page.locator('#hd-strategy option').allTextContents()).toEqual(['auto', 'crop', 'resize', 'original']);
+      expect(await page.inputValue('#hd-strategy')).toBe('auto');
+      await page.selectOption('#hd-strategy', 'crop');
+      expect(await page.textContent('#hd-desc')).toBe('run on a crop around each hole, pasted back');
+      await imageWithHole(page);
+      let eta = '';
+      s.backend.beforeStep = async (info) => {
+        await new Promise((r) => setTimeout(r, 250));
+        if (info.step === 3) eta = await page.textContent('#progress-eta') ?? '';
+      };
+      await page.click('#run');
+      await page.locator('#results:not([hidden])').waitFor();
+      expect(s.backend.lastPipeline!.hd).toEqual({ strategy: 'crop' });
+      expect(eta).toMatch(/^\d+ % · about \d+ s left$/);
+      expect(await page.textContent('#progress-eta')).toBe('');
+
+      await page.setInputFiles('#open-config', { name: 'hd.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify({ guide: { type: 'mean' }, hd: { strategy: 'resize' } })) });
+      await page.locator('#config-info', { hasText: 'Loaded hd.json.' }).waitFor();
+      expect(await page.inputValue('#hd-strategy')).toBe('resize');
       expect(errors).toEqual([]);
     } finally {
       await ctx.close();

@@ -65,6 +65,7 @@ const GUIDES = [
   { name: 'explode', description: 'always fails (to test error messages)' },
 ];
 const SAMPLERS = ['fake-ddpm', 'fake-ddim'];
+const HD_STRATEGIES = ['auto', 'crop', 'resize', 'original'];
 
 /**
  * A real but simple {@link StudioBackend} for tests: a 'mean' guide computed here, and a fake refiner that runs T_k
@@ -78,6 +79,8 @@ export class FakeBackend implements StudioBackend {
   /** Awaited before every refiner step. */
   beforeStep?: (info: FakeRunInfo) => Promise<void> | void;
   runs = 0;
+  /** The pipeline of the latest run. */
+  lastPipeline?: StudioPipeline;
   completed = 0;
   /** Largest number of runs seen at once for one model key. */
   maxConcurrentPerModel = 0;
@@ -99,6 +102,7 @@ export class FakeBackend implements StudioBackend {
       maxTk: this.opts.maxTk,
       defaultPipeline: this.defaultPipeline(),
       models: [...this.opts.models],
+      hdStrategies: [...HD_STRATEGIES],
     };
   }
 
@@ -162,6 +166,13 @@ export class FakeBackend implements StudioBackend {
       }
       out.refiner = { enabled, tk, sampler: { ...s, type: s.type } };
     }
+    if (o.hd !== undefined) {
+      const hd = o.hd as Record<string, unknown>;
+      if (!hd || typeof hd !== 'object' || !HD_STRATEGIES.includes(String(hd.strategy))) {
+        throw new ConfigError(`hd.strategy must be one of ${HD_STRATEGIES.join(', ')}`, 'hd.strategy');
+      }
+      out.hd = { ...hd, strategy: String(hd.strategy) };
+    }
     if (o.seed !== undefined) {
       if (typeof o.seed !== 'number' || !Number.isInteger(o.seed)) throw new ConfigError('seed must be an integer', 'seed');
       out.seed = o.seed;
@@ -184,6 +195,7 @@ export class FakeBackend implements StudioBackend {
     this.maxConcurrentPerModel = Math.max(this.maxConcurrentPerModel, now);
     this.maxConcurrent = Math.max(this.maxConcurrent, this.activeTotal);
     const { signal } = hooks;
+    this.lastPipeline = req.pipeline;
     const base: FakeRunInfo = { run, model: req.model, seed: req.pipeline.seed, signal };
     this.events.emit('start', base);
     try {
