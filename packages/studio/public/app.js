@@ -214,6 +214,11 @@
     else el.progress.hidden = true;
   }
 
+  /** Pointer capture, where the pointer is a real one (synthetic events have none to capture). */
+  function capture(target, id) {
+    try { target.setPointerCapture(id); } catch (_) { /* not an active pointer */ }
+  }
+
   // ---------- a result on the canvas ----------
   /**
    * Show `url` over the image (stage '1' while the refiner runs, '2' or '1' when done), or nothing (url null). While a
@@ -307,7 +312,7 @@
       e.preventDefault();
       e.stopPropagation();
       state.pan = { id: e.pointerId, x: e.clientX, y: e.clientY, tx: state.view.x, ty: state.view.y };
-      el.stage.setPointerCapture(e.pointerId);
+      capture(el.stage, e.pointerId);
       el.stage.classList.add('panning');
     }
   }, true);
@@ -475,7 +480,7 @@
     if (!state.width || (e.pointerType === 'mouse' && e.button !== 0)) return;
     e.preventDefault();
     if (state.canvasResult) setCanvasResult(null);
-    el.maskCanvas.setPointerCapture(e.pointerId);
+    capture(el.maskCanvas, e.pointerId);
     pushUndo();
     const p = toImage(e);
     state.drawing = { id: e.pointerId, last: p, width: Math.max(1, Number(el.brushSize.value) * displayScale()) };

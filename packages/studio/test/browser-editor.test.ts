@@ -196,6 +196,38 @@ describe('zoom and pan', () => {
   });
 });
 
+describe('pinch', () => {
+  it('two touches pinch-zoom about their midpoint; the first finger\'s dot is taken back', async () => {
+    const { ctx, page, errors } = await newPage();
+    try {
+      await openImage(page, (await pngImage(200, 100)).png);
+      await page.locator('#canvas-wrap:not([hidden])').waitFor();
+      const b = (await page.locator('#mask-canvas').boundingBox())!;
+      const cx = b.x + b.width / 2, cy = b.y + b.height / 2;
+      // touch pointer events as a touch screen sends them, on the mask canvas
+      await page.evaluate(([x, y]) => {
+        const c = document.getElementById('mask-canvas')!;
+        const ev = (type: string, id: number, px: number) => c.dispatchEvent(new PointerEvent(type, { pointerId: id, pointerType: 'touch', clientX: px, clientY: y, bubbles: true, cancelable: true, isPrimary: id === 1 }));
+        ev('pointerdown', 1, x - 20);
+        ev('pointerdown', 2, x + 20);
+        for (let k = 1; k <= 10; k++) { ev('pointermove', 1, x - 20 - 4 * k); ev('pointermove', 2, x + 20 + 4 * k); }
+        ev('pointerup', 1, x - 60);
+        ev('pointerup', 2, x + 60);
+      }, [cx, cy]);
+      const zoom = Number(await page.getAttribute('#canvas-wrap', 'data-zoom'));
+      expect(zoom).toBeCloseTo(120 / 40, 1); // the fingers went from 40 to 120 px apart
+      expect(await page.getAttribute('#image-info', 'data-hole')).toBe('0');
+      const z = (await page.locator('#mask-canvas').boundingBox())!;
+      // the midpoint stayed put: the image's centre is still under it
+      expect(Math.abs(z.x + z.width / 2 - cx)).toBeLessThan(2);
+      expect(Math.abs(z.y + z.height / 2 - cy)).toBeLessThan(2);
+      expect(errors).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
 describe('results on the canvas', () => {
   it('shows stage 1 on the canvas while the refiner runs, then stage 2; Tab held shows the input', async () => {
     const { ctx, page, errors } = await newPage();
