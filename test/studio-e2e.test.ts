@@ -40,6 +40,7 @@ describe('studio with the real pipeline backend', () => {
     const patch = d.guides.find((g) => g.name === 'patch')!;
     expect((patch.schema as any).properties.patchSize.type).toBe('integer');
     expect(d.hdStrategies).toEqual(['auto', 'crop', 'resize', 'original']);
+    expect(Object.keys(d.samplerSchemas!)).toEqual(['ddpm', 'ddim', 'repaint']);
     expect((await backend.parsePipeline('hd: { strategy: crop }')).hd?.strategy).toBe('crop');
     await expect(backend.parsePipeline('guide: { type: file, path: /etc/passwd }')).rejects.toThrow(/not available in the studio \(at guide\.type\)/);
     const res = await fetch(`${studio.url}api/pipeline`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'guide: { type: onnx, model: ../../x.onnx }' });

@@ -28,6 +28,9 @@ export function optionsJsonSchema(schema: unknown): Record<string, unknown> | un
   }
 }
 
+/** The samplers that can drive the refiner, in the page's order. */
+const REFINER_SAMPLER_NAMES = ['ddpm', 'ddim', 'repaint'];
+
 /** Guides whose options name files: they cannot be run from a web request (no request path reaches the disk). */
 const FILE_GUIDES = new Set(['file', 'onnx']);
 
@@ -133,7 +136,12 @@ export class PipelineStudioBackend implements StudioBackend {
     const maxTk = id ? (await this.scheduleOf(id)).T : 0;
     return {
       guides,
-      samplers: ['ddpm', 'ddim', 'repaint'],
+      samplers: [...REFINER_SAMPLER_NAMES],
+      samplerSchemas: Object.fromEntries(REFINER_SAMPLER_NAMES.flatMap((n) => {
+        const entry = this.container.samplers.list().find((e) => e.name === n);
+        const schema = entry ? optionsJsonSchema(entry.configSchema) : undefined;
+        return schema ? [[n, schema]] : [];
+      })),
       refinerAvailable: !!id,
       maxTk,
       defaultPipeline: { guide: { type: 'patch' }, refiner: id ? { enabled: true, tk: Math.min(100, maxTk), sampler: { type: 'ddpm' } } : undefined, seed: 0, samples: 1 },

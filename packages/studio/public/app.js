@@ -594,7 +594,11 @@
     updateButtons();
   }
 
-  const typing = (t) => !!(t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable));
+  /** Keys typed into a text or number field (or a menu) are its own; a check box, slider or button takes no letters. */
+  const TEXT_INPUTS = new Set(['text', 'number', 'search', 'email', 'url', 'password', 'tel', '']);
+  const typing = (t) => !!(t && ((t.tagName === 'INPUT' && TEXT_INPUTS.has(t.type)) || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable));
+  /** Space presses a focused button or check box; elsewhere it is the pan key. */
+  const control = (t) => !!(t && (t.tagName === 'INPUT' || t.tagName === 'BUTTON' || t.tagName === 'A' || t.tagName === 'SUMMARY'));
   window.addEventListener('keyup', (e) => {
     if (e.key === 'Tab' && state.holdingInput) holdInput(false);
     if (e.key === ' ' || e.code === 'Space') {
@@ -622,8 +626,8 @@
     if (typing(t)) return;
     const k = e.key.toLowerCase();
     if (k === 'h' && !e.ctrlKey && !e.metaKey && !e.altKey) { e.preventDefault(); toggleHelp(true); return; }
-    if (e.key === ' ' || e.code === 'Space') {
-      e.preventDefault(); // no page scroll, no button press: Space+drag pans
+    if ((e.key === ' ' || e.code === 'Space') && !control(t)) {
+      e.preventDefault(); // no page scroll: Space+drag pans
       state.spaceDown = true;
       el.stage.classList.add('can-pan');
       return;
@@ -777,7 +781,11 @@
     if (p.type === undefined && v !== undefined) return typeof v === 'boolean' ? 'boolean' : typeof v === 'number' ? 'number' : typeof v === 'string' ? 'string' : 'json';
     return 'json';
   }
+  /** A limit worth showing (zod writes ±MAX_SAFE_INTEGER for int() without bounds). */
+  const realLimit = (v) => typeof v === 'number' && Math.abs(v) < Number.MAX_SAFE_INTEGER;
   function limitsText(p) {
+    p = { ...p };
+    for (const k of ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum']) if (!realLimit(p[k])) delete p[k];
     const lo = p.minimum !== undefined ? `≥ ${p.minimum}` : p.exclusiveMinimum !== undefined ? `> ${p.exclusiveMinimum}` : '';
     const hi = p.maximum !== undefined ? `≤ ${p.maximum}` : p.exclusiveMaximum !== undefined ? `< ${p.exclusiveMaximum}` : '';
     return [lo, hi].filter(Boolean).join(', ');
@@ -792,7 +800,18 @@
     container.textContent = '';
     const props = (schema && schema.properties) || {};
     const keys = [...new Set([...Object.keys(props), ...Object.keys(opts)])].filter((k) => k !== 'type');
-    for (const k of keys) {
+    const FIRST = 5;
+    let more = null;
+    for (const [idx, k] of keys.entries()) {
+      if (idx === FIRST && keys.length > FIRST + 1) {
+        more = document.createElement('details');
+        more.className = 'more-options';
+        const sum = document.createElement('summary');
+        sum.textContent = `More options (${keys.length - FIRST})`;
+        more.append(sum);
+        container.append(more);
+      }
+      const box = more || container;
       const p = propSchema(props[k]);
       const v = opts[k] !== undefined ? opts[k] : p.default;
       const kind = fieldKind(p, v);
@@ -822,8 +841,8 @@
         input = document.createElement('input');
         input.type = 'number';
         input.step = kind === 'integer' ? '1' : 'any';
-        if (p.minimum !== undefined) input.min = String(p.minimum);
-        if (p.maximum !== undefined) input.max = String(p.maximum);
+        if (realLimit(p.minimum)) input.min = String(p.minimum);
+        if (realLimit(p.maximum)) input.max = String(p.maximum);
         if (v !== undefined && v !== null) input.value = String(v);
         input.addEventListener('change', () => {
           const n = Number(input.value);
@@ -855,13 +874,13 @@
       input.dataset.kind = kind;
       if (p.description) input.title = p.description;
       row.append(name, input);
-      container.append(row);
+      box.append(row);
       if (p.description || limits) {
         const d = document.createElement('p');
         d.className = 'opt-desc muted';
         d.dataset.for = k;
         d.textContent = [p.description, limits ? `(${limits})` : ''].filter(Boolean).join(' ');
-        container.append(d);
+        box.append(d);
       }
     }
     if (!keys.length) {
@@ -897,7 +916,8 @@
   function renderSampler() {
     const type = el.sampler.value;
     const opts = state.samplerOptions[type] || (state.samplerOptions[type] = {});
-    const n = renderOptions(el.samplerOptions, opts, () => undefined);
+    const schema = state.info && state.info.samplerSchemas ? state.info.samplerSchemas[type] : undefined;
+    const n = renderOptions(el.samplerOptions, opts, () => undefined, schema);
     if (!n) el.samplerOptions.textContent = '';
     updateRefiner();
   }

@@ -38,6 +38,8 @@ export interface StudioDescription {
   guides: { name: string; description: string; options?: Record<string, unknown>; schema?: JsonSchema }[];
   /** Registered sampler names for the refiner. */
   samplers: string[];
+  /** JSON Schema of each sampler's options (by name), for the sampler's option form. Optional. */
+  samplerSchemas?: Record<string, JsonSchema>;
   /** Whether a refiner model is loaded (when false the refiner controls are disabled). */
   refinerAvailable: boolean;
   /** Largest T_k the refiner accepts (the model's T). */

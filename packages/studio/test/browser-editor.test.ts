@@ -78,6 +78,14 @@ describe('option forms and a new image', () => {
       expect(await page.getAttribute('#guide-options input[data-option="dither"]', 'type')).toBe('checkbox');
       expect(await page.getAttribute('#guide-options input[data-option="passes"]', 'step')).toBe('1');
       expect(await page.isVisible('#guide-json-wrap')).toBe(true);
+      // beyond the first five, fields fold into "More options"
+      expect(await page.textContent('#guide-options .more-options summary')).toBe('More options (2)');
+      expect(await page.isHidden('#guide-options input[data-option="offset"]')).toBe(true);
+      await page.click('#guide-options .more-options summary');
+      const offset = page.locator('#guide-options input[data-option="offset"]');
+      expect([await offset.getAttribute('min'), await offset.getAttribute('max'), await offset.getAttribute('step')]).toEqual([null, null, '1']);
+      expect(await page.locator('#guide-options .opt-desc[data-for="offset"]').count()).toBe(0);
+      expect(await page.textContent('#guide-options .opt-desc[data-for="noise"]')).toBe('(> 0)');
 
       // edits reach the pipeline (the JSON view), values out of the limits are refused with the limits
       await edge.selectOption('soft');
@@ -89,6 +97,14 @@ describe('option forms and a new image', () => {
       await value.dispatchEvent('change');
       expect(await page.textContent('#error-text')).toBe('value must be a number ≥ -1, ≤ 1, got 3');
       expect(JSON.parse(await page.inputValue('#guide-json')).value).toBe(0.5);
+
+      // the sampler's options too
+      await page.selectOption('#sampler', 'fake-ddim');
+      const eta = page.locator('#sampler-options input[data-option="eta"]');
+      expect([await eta.getAttribute('min'), await eta.getAttribute('max'), await eta.inputValue()]).toEqual(['0', '1', '0']);
+      expect(await page.textContent('#sampler-options .opt-desc')).toBe('stochasticity (≥ 0, ≤ 1)');
+      await page.uncheck('#refiner-on');
+      expect(await eta.isDisabled()).toBe(true);
       expect(errors).toEqual([]);
     } finally {
       await ctx.close();
@@ -393,6 +409,13 @@ describe('shortcut dialog', () => {
       expect(await page.isVisible('#help')).toBe(true);
       await page.keyboard.press('h');
       expect(await page.isVisible('#help')).toBe(false);
+      // with a check box focused, H still opens the dialog, and Space toggles the box (it is not the pan key there)
+      await page.focus('#mask-known-white');
+      await page.keyboard.press('Space');
+      expect(await page.isChecked('#mask-known-white')).toBe(true);
+      expect(await page.getAttribute('#stage', 'class')).not.toContain('can-pan');
+      await page.keyboard.press('h');
+      expect(await page.isVisible('#help')).toBe(true);
       expect(errors).toEqual([]);
     } finally {
       await ctx.close();

@@ -58,6 +58,10 @@ const GUIDES = [
         edge: { type: 'string', enum: ['hard', 'soft'], default: 'hard', description: 'how the fill meets the known pixels' },
         dither: { type: 'boolean', default: false },
         passes: { type: 'integer', minimum: 1, maximum: 8, default: 1 },
+        label: { type: 'string', default: 'fill' },
+        // zod's int() without bounds: no limits worth showing
+        offset: { type: 'integer', minimum: -9007199254740991, maximum: 9007199254740991, default: 0 },
+        noise: { type: 'number', exclusiveMinimum: 0, default: 0.1 },
       },
       additionalProperties: false,
     },
@@ -103,6 +107,7 @@ export class FakeBackend implements StudioBackend {
       defaultPipeline: this.defaultPipeline(),
       models: [...this.opts.models],
       hdStrategies: [...HD_STRATEGIES],
+      samplerSchemas: { 'fake-ddim': { type: 'object', properties: { eta: { type: 'number', minimum: 0, maximum: 1, default: 0, description: 'stochasticity' } } } },
     };
   }
 
