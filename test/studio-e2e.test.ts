@@ -6,7 +6,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import type { Browser } from 'playwright-core';
 import { decodeImage, readImage } from '@diff2s/core';
-import { PipelineStudioBackend } from '@diff2s/cli';
+import { PipelineStudioBackend, buildProgram } from '@diff2s/cli';
 import { startStudio } from '@diff2s/studio';
 import { launchChromium, paintStroke, pngImage } from '../packages/studio/test/browser-helpers';
 import { ROOT, TEST_CACHE_DIR } from './helpers/cli';
@@ -130,6 +130,12 @@ describe('studio with ONNX guide models given at start (--onnx-model)', () => {
     }
     await expect(backend.parsePipeline('guide: { type: file, path: /etc/passwd }')).rejects.toThrow(/not available in the studio/);
     expect(() => new PipelineStudioBackend({ modelDirs: [], examplesDir: '.', onnxModels: ['/no/such/model.onnx'] })).toThrow(/ONNX model \/no\/such\/model\.onnx does not exist/);
+    // diff2s serve --onnx-model is repeatable; the same file name twice gets distinct ids
+    const serve = buildProgram().commands.find((c) => c.name() === 'serve')!;
+    serve.parseOptions(['--onnx-model', 'a/lama.onnx', '--onnx-model', 'b/lama.onnx']);
+    expect(serve.opts().onnxModel).toEqual(['a/lama.onnx', 'b/lama.onnx']);
+    const twice = new PipelineStudioBackend({ modelDirs: [], examplesDir: '.', fit: false, onnxModels: [path.join(FIXTURES, 'lama.onnx'), path.join(FIXTURES, 'lama.onnx')] });
+    expect(twice.onnxModelIds()).toEqual(['lama', 'lama-2']);
   });
 
   it('runs the onnx guide from the page: the model chosen by id, stage 1 on the canvas', async () => {
