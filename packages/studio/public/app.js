@@ -1271,6 +1271,13 @@
     markGallery(entry);
     // keep a copy in the page: the server drops old jobs' files
     keepCopies(entry);
+    while (state.gallery.length > MAX_GALLERY) dropFromGallery(state.gallery.shift());
+  }
+  const MAX_GALLERY = 100;
+  function dropFromGallery(entry) {
+    for (const u of [...entry.d.stage1, ...(entry.d.stage2 || [])]) if (u.startsWith('blob:')) URL.revokeObjectURL(u);
+    const b = el.gallery.querySelector(`.gallery-item[data-n="${entry.n}"]`);
+    if (b) b.remove();
   }
   async function keepCopies(entry) {
     const copy = async (urls) => Promise.all(urls.map(async (u) => URL.createObjectURL(await (await fetch(u)).blob())));
