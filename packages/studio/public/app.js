@@ -53,6 +53,7 @@
     pan: null,          // { id, x, y, tx, ty } while Space+drag (or middle-drag) pans
     touches: new Map(), // touch pointers on the stage (two: pinch)
     gallery: [],        // every result since the page was opened: { n, d, pipeline, version, input, name }
+    galleryCount: 0,
     imageVersion: 0,    // bumped by each new image (results of another image are not shown on the canvas)
   };
 
@@ -1033,6 +1034,7 @@
     const job = { id: null, es: null, terminal: false, retries: 0, pipeline, refiner: !!(pipeline.refiner && pipeline.refiner.enabled) };
     state.job = job;
     state.inputPreviewUrl = inputWithHoleUrl();
+    Object.assign(job, { version: state.imageVersion, name: state.imageName, input: state.inputPreviewUrl });
     updateButtons();
     setProgress('Uploading…', '', 0);
     el.previewFig.hidden = true;
@@ -1091,11 +1093,15 @@
     es.addEventListener('done', (e) => {
       const d = JSON.parse(e.data);
       finishJob(job, 'done');
-      if (job.stale) { el.progress.hidden = true; return; }
+      d.version = job.version;
+      if (job.stale) { // the image changed meanwhile: the result goes to the gallery only
+        el.progress.hidden = true;
+        addToGallery(d, job, false);
+        return;
+      }
       setProgress('Done', '', 1);
-      d.version = state.imageVersion;
       showResults(d);
-      addToGallery(d, job.pipeline);
+      addToGallery(d, job, true);
     });
     es.addEventListener('error', (e) => {
       if (e.data !== undefined) { // a server-sent "error" event
@@ -1250,8 +1256,9 @@
   });
 
   // ---------- gallery: every result since the page was opened, with its config ----------
-  function addToGallery(d, pipeline) {
-    const entry = { n: state.gallery.length + 1, d, pipeline, version: state.imageVersion, input: state.inputPreviewUrl, name: state.imageName };
+  function addToGallery(d, job, select) {
+    const pipeline = job.pipeline;
+    const entry = { n: ++state.galleryCount, d, pipeline, version: job.version, input: job.input, name: job.name };
     state.gallery.push(entry);
     const b = document.createElement('button');
     b.type = 'button';
@@ -1268,7 +1275,7 @@
     b.addEventListener('click', () => selectGallery(entry));
     el.gallery.prepend(b);
     el.galleryWrap.hidden = false;
-    markGallery(entry);
+    if (select) markGallery(entry);
     // keep a copy in the page: the server drops old jobs' files
     keepCopies(entry);
     while (state.gallery.length > MAX_GALLERY) dropFromGallery(state.gallery.shift());

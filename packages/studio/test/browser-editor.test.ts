@@ -123,6 +123,25 @@ describe('option forms and a new image', () => {
       expect(await page.isHidden('#results')).toBe(true);
       expect(await page.isHidden('#progress')).toBe(true);
       expect(await page.getAttribute('#stage2-img', 'src')).toBeNull();
+      expect(await page.isHidden('#canvas-result')).toBe(true);
+
+      // a run still going when another image opens: its result goes to the gallery, not onto the new image
+      await paintStroke(page);
+      const hold = new Deferred();
+      holds.push(hold);
+      const atStep = new Deferred();
+      s.backend.beforeStep = (info) => { if (info.step === 1) { atStep.resolve(); return hold.promise; } };
+      await page.keyboard.press('Control+Enter');
+      await atStep.promise;
+      await openImage(page, (await pngImage(100, 80)).png, 'third.png');
+      await page.locator('#image-info', { hasText: '100×80' }).waitFor();
+      hold.resolve();
+      await page.locator('.gallery-item[data-n="2"]').waitFor();
+      await page.locator('#run:not([disabled])').waitFor();
+      expect(await page.isHidden('#results')).toBe(true);
+      expect(await page.isHidden('#progress')).toBe(true);
+      expect(await page.getAttribute('#canvas-wrap', 'data-showing')).toBe('input');
+      expect(await page.getAttribute('.gallery-item[data-n="2"]', 'class')).not.toContain('active');
       expect(errors).toEqual([]);
     } finally {
       await ctx.close();
