@@ -50,8 +50,21 @@ it('takes screenshots', async () => {
       await page.waitForFunction(() => (document.getElementById('stage2-img') as HTMLImageElement).naturalWidth > 0);
       await page.waitForTimeout(600);
       await page.screenshot({ path: path.join(DIR, `${name}-4-results.png`), fullPage: true });
-      // error display
+      // the editor (issue 21): zoomed in, the input held with Tab, the shortcut dialog
       await page.evaluate(() => window.scrollTo(0, 0));
+      const c = (await page.locator('#mask-canvas').boundingBox())!;
+      await page.mouse.move(c.x + c.width / 2, c.y + c.height / 2);
+      await page.mouse.wheel(0, -400);
+      await page.waitForTimeout(200);
+      await page.screenshot({ path: path.join(DIR, `${name}-6-zoomed-result.png`) });
+      await page.keyboard.down('Tab');
+      await page.screenshot({ path: path.join(DIR, `${name}-7-tab-input.png`) });
+      await page.keyboard.up('Tab');
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('h');
+      await page.screenshot({ path: path.join(DIR, `${name}-8-shortcuts.png`) });
+      await page.keyboard.press('Escape');
+      // error display
       await page.selectOption('#guide', 'explode');
       await page.click('#run');
       await page.locator('#error:not([hidden])').waitFor();
