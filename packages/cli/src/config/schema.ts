@@ -86,8 +86,12 @@ export const ModelConfig = z
 export const RefinerConfig = RefinerOptions.extend({
   /** Set false to run stage 1 only. */
   enabled: z.boolean().default(true),
-  /** Sampler driving the refinement: ddpm, ddim or repaint, with its options. */
-  sampler: PartRef('ddpm').default({ type: 'ddpm' }),
+  /**
+   * Sampler driving the refinement: ddpm, ddim or repaint, with its options. Default DDIM with 10 evaluations from
+   * T_k (`spacing: start`): on the VisTex strokes set it was closer to the reference than DDPM's 100 steps on every
+   * measure, at a tenth of the network evaluations (reports/refiner-steps).
+   */
+  sampler: PartRef('ddim').default({ type: 'ddim', steps: 10, spacing: 'start' }),
   /**
    * Never worse than stage 1: keep the stage-1 result for an image when the refinement makes its hole less like the
    * image's known pixels (patch statistics) or its seam stronger than the known region's own gradients (reference-free
