@@ -96,7 +96,7 @@ describe('diff2s inpaint: --guide, --model, --no-refine and command-line paths',
     const cfg = path.join(tmp.dir, 'conf', 'p.yaml');
     writeFileSync(cfg, 'guide: { type: patch, patchSize: 5 }\nmodel: { fit: { seconds: 1 } }\nrefiner: { tk: 3, guard: false }\n');
     const r = runCli(['inpaint', '--config', cfg, '--image', 'img.png', '--mask', 'mask.png', '--guide', 'mean', '--model', 'm', '--out', out], { cwd: tmp.dir });
-    expect(r.stderr).toMatch(new RegExp(`^diff2s: guide mean → refiner \\(ddpm, T_k 3, model ${path.join(tmp.dir, 'm').replace(/[/\\]/g, '.')} on \\w+[,)]`, 'm'));
+    expect(r.stderr).toMatch(new RegExp(`^diff2s: guide mean → refiner \\(ddim, T_k 3, model ${path.join(tmp.dir, 'm').replace(/[/\\]/g, '.')} on \\w+[,)]`, 'm'));
     expect(r.status).toBe(0);
     expect(await listFiles(out)).toEqual(['img_stage1.png', 'img_stage2.png']);
   });
@@ -105,7 +105,7 @@ describe('diff2s inpaint: --guide, --model, --no-refine and command-line paths',
     const cfg = path.join(tmp.dir, 'conf', 'stage1.yaml');
     writeFileSync(cfg, 'guide: { type: mean }\n');
     const r = runCli(['inpaint', '--config', cfg, '--image', 'img.png', '--mask', 'mask.png', '--model', 'm', '--tk', '2', '--out', path.join(tmp.dir, 'out-add')], { cwd: tmp.dir });
-    expect(r.stderr).toMatch(/^diff2s: guide mean → refiner \(ddpm, T_k 2, model .*m on \w+/m);
+    expect(r.stderr).toMatch(/^diff2s: guide mean → refiner \(ddim, T_k 2, model .*m on \w+/m);
     expect(r.status).toBe(0);
   });
 
