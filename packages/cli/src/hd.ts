@@ -13,16 +13,8 @@
  * every strategy writes only hole pixels into a copy of the input, so they stay bit-exact.
  */
 import { Tensor4, maskBoundingBox } from '@diff2s/core';
-import { padPlanes, resizeHoleConservative, resizePlanes } from '@diff2s/guides';
+import { resizeHoleConservative, resizePlanes, type Rect } from '@diff2s/guides';
 import type { HdConfig } from './config/schema';
-
-/** A rectangle [x0, x1) × [y0, y1) of an image. */
-export interface Rect {
-  x0: number;
-  y0: number;
-  x1: number;
-  y1: number;
-}
 
 /** What runs for one image: the regions (crops) and the scale they run at. */
 export interface HdPlan {
@@ -127,30 +119,6 @@ export function planHd(mask: Tensor4, cfg: HdConfig): HdPlan {
     return { strategy, regions: [whole], scaled: [Math.max(1, Math.round(w * s)), Math.max(1, Math.round(h * s))] };
   }
   return { strategy: strategy === 'resize' ? 'original' : strategy, regions: [whole] };
-}
-
-/** The crop `r` of every image of `t`. */
-export function cropRect(t: Tensor4, r: Rect): Tensor4 {
-  const cw = r.x1 - r.x0, ch = r.y1 - r.y0;
-  if (r.x0 === 0 && r.y0 === 0 && cw === t.w && ch === t.h) return t;
-  const out = new Tensor4([t.n, t.c, ch, cw]);
-  for (let i = 0; i < t.n; i++) for (let c = 0; c < t.c; c++) for (let y = 0; y < ch; y++) {
-    const src = t.index(i, c, r.y0 + y, r.x0);
-    out.data.set(t.data.subarray(src, src + cw), out.index(i, c, y, 0));
-  }
-  return out;
-}
-
-/** Pad every image of `t` on the right and bottom to multiples of `m` (`zero` for masks: padded pixels are known). */
-export function padToMultiple(t: Tensor4, m: number, mode: 'symmetric' | 'edge' | 'zero'): Tensor4 {
-  const H = Math.ceil(t.h / m) * m, W = Math.ceil(t.w / m) * m;
-  if (H === t.h && W === t.w) return t;
-  const out = new Tensor4([t.n, t.c, H, W]);
-  const per = t.imageSize;
-  for (let i = 0; i < t.n; i++) {
-    out.data.set(padPlanes(t.data.subarray(i * per, (i + 1) * per), t.c, t.h, t.w, H, W, mode), i * out.imageSize);
-  }
-  return out;
 }
 
 /** Resize every image of `t` to nw×nh (bilinear up, antialiased down: the guides' resampler). */

@@ -22,7 +22,8 @@ import { parsePipelineConfig } from './config/parse';
 import { FitConfig, type PipelineConfig } from './config/schema';
 import { fitModel, fitSchedule, type FitProgress, type FitResult } from './fit';
 import { COLOUR_PRIOR, ModelResolver, type ResolvedModel } from './models';
-import { cropRect, estimateRunBytes, padToMultiple, pasteHole, planHd, resizeMaskCovering, resizeTensor, type Rect } from './hd';
+import { cropRect, padToMultiple, type Rect } from '@diff2s/guides';
+import { estimateRunBytes, pasteHole, planHd, resizeMaskCovering, resizeTensor } from './hd';
 
 /** The container every CLI command uses: core + engine + guides modules. */
 export function cliContainer(logger?: Logger): Diff2sContainer {
@@ -380,6 +381,12 @@ function topLeft(t: Tensor4, h: number, w: number): Tensor4 {
   return cropRect(t, { x0: 0, y0: 0, x1: w, y1: h });
 }
 
+/** The timings of several runs (regions or images), added up. */
+function sumTimings(parts: PipelineRunResult[]): PipelineRunResult['timings'] {
+  const sum = (k: 'guideMs' | 'fitMs' | 'refinerMs') => parts.reduce((s, p) => s + p.timings[k], 0);
+  return { guideMs: sum('guideMs'), fitMs: sum('fitMs'), refinerMs: sum('refinerMs'), stepMs: parts.flatMap((p) => p.timings.stepMs) };
+}
+
 /** Concatenate per-image results (each [samples,…]) in image order. */
 function concatResults(parts: PipelineRunResult[]): PipelineRunResult {
   const cat = (ts: Tensor4[]) => {
@@ -401,12 +408,7 @@ function concatResults(parts: PipelineRunResult[]): PipelineRunResult {
     ...(parts.every((p) => p.guard) ? { guard: parts.flatMap((p) => p.guard!) } : {}),
     ...(first.model ? { model: first.model } : {}),
     regions: parts.flatMap((p) => p.regions ?? []),
-    timings: {
-      guideMs: parts.reduce((s, p) => s + p.timings.guideMs, 0),
-      fitMs: parts.reduce((s, p) => s + p.timings.fitMs, 0),
-      refinerMs: parts.reduce((s, p) => s + p.timings.refinerMs, 0),
-      stepMs: parts.flatMap((p) => p.timings.stepMs),
-    },
+    timings: sumTimings(parts),
   };
 }
 
@@ -421,15 +423,15 @@ async function runHd(
   const maskOf = (i: number) => (req.mask.n === image.n ? req.mask.slice(i) : req.mask.slice(0));
   const plans = Array.from({ length: image.n }, (_, i) => planHd(maskOf(i), cfg.hd));
   // memory: estimated from the sizes before any work, and refused over the limit with the figures
-  const samplesPer = req.samples ?? cfg.samples;
-  const need = plans.reduce((mx, p) => Math.max(mx, estimateRunBytes(p, image.w, image.h, image.c, samplesPer, multiple, fits)), 0)
-    + (image.n - 1) * image.imageSize * 4 * (1 + 3 * samplesPer);
+  const samples = req.samples ?? cfg.samples;
+  const need = plans.reduce((mx, p) => Math.max(mx, estimateRunBytes(p, image.w, image.h, image.c, samples, multiple, fits)), 0)
+    + (image.n - 1) * image.imageSize * 4 * (1 + 3 * samples);
   const limit = cfg.memoryLimit * 1024 * 1024;
   if (need > limit) {
     const mib = (b: number) => Math.ceil(b / (1024 * 1024));
     const where = plans[0].strategy === 'crop' ? `${plans[0].regions.length} crop(s)` : plans[0].strategy === 'resize' ? `resized to ${plans[0].scaled?.join('×')}` : 'the whole image';
     throw new InputError(
-      `this run needs about ${mib(need)} MiB (a ${image.w}×${image.h} image, ${samplesPer} sample(s), ${where}), over the memory limit of ${cfg.memoryLimit} MiB: use hd.strategy crop or resize, fewer samples, or raise memoryLimit`,
+      `this run needs about ${mib(need)} MiB (a ${image.w}×${image.h} image, ${samples} sample(s), ${where}), over the memory limit of ${cfg.memoryLimit} MiB: use hd.strategy crop or resize, fewer samples, or raise memoryLimit`,
     );
   }
   const trivial = plans.every((p) => p.strategy === 'original') && image.h % multiple === 0 && image.w % multiple === 0;
@@ -447,7 +449,6 @@ async function runHd(
   }
   const plan = plans[0];
   const mask = maskOf(0);
-  const samples = req.samples ?? cfg.samples;
   const base = samples > 1 ? image.repeatEach(samples) : image; // never written: copies are made from it
   const fullMask = samples > 1 ? mask.repeatEach(samples) : mask;
   const stage1 = base.clone();
@@ -495,12 +496,7 @@ async function runHd(
     stage1, ...(stage2 ? { stage2 } : {}), final, image: base, mask: fullMask,
     ...(guard ? { guard } : {}), ...(parts[0].res.model ? { model: parts[0].res.model } : {}),
     regions: parts.map((p) => ({ ...p.rect, strategy: plan.strategy, ...(plan.scaled ? { scaled: plan.scaled } : {}) })),
-    timings: {
-      guideMs: parts.reduce((s, p) => s + p.res.timings.guideMs, 0),
-      fitMs: parts.reduce((s, p) => s + p.res.timings.fitMs, 0),
-      refinerMs: parts.reduce((s, p) => s + p.res.timings.refinerMs, 0),
-      stepMs: parts.flatMap((p) => p.res.timings.stepMs),
-    },
+    timings: sumTimings(parts.map((p) => p.res)),
   };
   check(out.final, out.image, out.mask);
   if (out.stage2) assertFinite(out.stage2, 'the refiner (its model)');

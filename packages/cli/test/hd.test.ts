@@ -6,7 +6,8 @@ import * as path from 'path';
 import { Tensor4, knownPixelViolations } from '@diff2s/core';
 import { NativeUNet, saveModel } from '@diff2s/engine';
 import { cliContainer, createPipeline } from '../src';
-import { holeComponents, padToMultiple, planCrops, planHd } from '../src/hd';
+import { padToMultiple } from '@diff2s/guides';
+import { holeComponents, planCrops, planHd } from '../src/hd';
 import { HdConfig } from '../src/config/schema';
 import { tempDir } from '../../../test/helpers/tmp';
 

@@ -12,6 +12,7 @@ import {
   Tensor4, parseConfig, toChannels,
 } from '@diff2s/core';
 import { runPerImage } from './common';
+import { cropRect, padToMultiple } from './resize';
 
 const PartRef = (def: string) => z.looseObject({ type: z.string().default(def) });
 
@@ -69,7 +70,8 @@ export class DiffusionGuide implements Guide {
     return runPerImage(image, mask, options, { guide: this.name, fullMask: true, sizes: this.sizes }, async (img, m, _i, progress) => {
       // the model's channel count: grey images are repeated to RGB (and RGB reduced to luma) on the way in and back
       const modelC = model.config?.imageChannels ?? img.c;
-      const { image: pi, mask: pm } = padTo(toChannels(img, modelC), m, factor);
+      // padded bottom/right by edge replication; padded pixels are known (mask 0)
+      const pi = padToMultiple(toChannels(img, modelC), factor, 'edge'), pm = padToMultiple(m, factor, 'zero');
       const total = this.sampler.plannedSteps(this.sampler.defaultStartStep?.(schedule) ?? schedule.T, schedule);
       const out = await this.sampler.sample({
         denoiser: model,
@@ -80,7 +82,7 @@ export class DiffusionGuide implements Guide {
         signal: options.signal,
         onStep: (s) => progress(s.index / total, `step ${s.index}/${total}`),
       });
-      return toChannels(cropTo(out, img.h, img.w), img.c);
+      return toChannels(cropRect(out, { x0: 0, y0: 0, x1: img.w, y1: img.h }), img.c);
     });
   }
 
@@ -98,32 +100,6 @@ function scheduleOf(container: Diff2sContainer, type: string, rest: Record<strin
 function downsamplingFactor(model: LoadedDiffusionModel): number {
   const levels = model.config?.channelMults?.length ?? 0;
   return 2 ** levels;
-}
-
-/** Pad bottom/right to a multiple of `f` by edge replication; padded pixels are known (mask 0). */
-export function padTo(image: Tensor4, mask: Tensor4, f: number): { image: Tensor4; mask: Tensor4 } {
-  const H = Math.ceil(image.h / f) * f, W = Math.ceil(image.w / f) * f;
-  if (H === image.h && W === image.w) return { image, mask };
-  const pi = new Tensor4([image.n, image.c, H, W]);
-  const pm = new Tensor4([mask.n, 1, H, W]);
-  for (let i = 0; i < image.n; i++) {
-    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-      const sy = Math.min(y, image.h - 1), sx = Math.min(x, image.w - 1);
-      for (let c = 0; c < image.c; c++) pi.data[pi.index(i, c, y, x)] = image.data[image.index(i, c, sy, sx)];
-      pm.data[pm.index(i, 0, y, x)] = y < image.h && x < image.w ? mask.data[mask.index(i, 0, y, x)] : 0;
-    }
-  }
-  return { image: pi, mask: pm };
-}
-
-/** The top-left h×w crop. */
-export function cropTo(t: Tensor4, h: number, w: number): Tensor4 {
-  if (t.h === h && t.w === w) return t;
-  const out = new Tensor4([t.n, t.c, h, w]);
-  for (let i = 0; i < t.n; i++) for (let c = 0; c < t.c; c++) for (let y = 0; y < h; y++) {
-    out.data.set(t.data.subarray(t.index(i, c, y, 0), t.index(i, c, y, 0) + w), out.index(i, c, y, 0));
-  }
-  return out;
 }
 
 export const diffusionGuideEntry: RegistryEntry<Guide, DiffusionGuideConfig, GuideContext> = {

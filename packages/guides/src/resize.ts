@@ -1,3 +1,5 @@
+import { Tensor4 } from '@diff2s/core';
+
 /**
  * Resampling helpers for guides that bring images to a network's size (planar CHW float32 buffers).
  */
@@ -131,6 +133,41 @@ export function padPlanes(src: ArrayLike<number>, c: number, h: number, w: numbe
         out[(ch * nh + y) * nw + x] = src[(ch * h + sy) * w + mapIndex(x, w)];
       }
     }
+  }
+  return out;
+}
+
+/** A rectangle [x0, x1) × [y0, y1) of an image. */
+export interface Rect {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
+/** The crop `r` of every image of `t` (`t` itself when `r` is the whole image). */
+export function cropRect(t: Tensor4, r: Rect): Tensor4 {
+  const cw = r.x1 - r.x0, ch = r.y1 - r.y0;
+  if (r.x0 === 0 && r.y0 === 0 && cw === t.w && ch === t.h) return t;
+  const out = new Tensor4([t.n, t.c, ch, cw]);
+  for (let i = 0; i < t.n; i++) for (let c = 0; c < t.c; c++) for (let y = 0; y < ch; y++) {
+    const src = t.index(i, c, r.y0 + y, r.x0);
+    out.data.set(t.data.subarray(src, src + cw), out.index(i, c, y, 0));
+  }
+  return out;
+}
+
+/**
+ * Pad every image of `t` on the right and bottom to multiples of `m` ({@link padPlanes}' modes; `zero` for hole
+ * masks, so padded pixels are known). `t` itself when its sides already are multiples.
+ */
+export function padToMultiple(t: Tensor4, m: number, mode: PadMode): Tensor4 {
+  const H = Math.ceil(t.h / m) * m, W = Math.ceil(t.w / m) * m;
+  if (H === t.h && W === t.w) return t;
+  const out = new Tensor4([t.n, t.c, H, W]);
+  const per = t.imageSize;
+  for (let i = 0; i < t.n; i++) {
+    out.data.set(padPlanes(t.data.subarray(i * per, (i + 1) * per), t.c, t.h, t.w, H, W, mode), i * out.imageSize);
   }
   return out;
 }

@@ -243,17 +243,16 @@ export async function runOne(
   // write is checked against the inputs before anything is written
   const early: string[] = [];
   const nOut = img.tensor.n * cfg.samples;
+  if (singleFile) refusesInput(outSpec);
   for (let k = 0; k < nOut; k++) {
     const suffix = nOut > 1 ? `_${k}` : '';
-    if (singleFile) refusesInput(outSpec);
-    for (const kind of ['stage1', 'stage2', 'sheet']) refusesInput(path.join(stemDir, `${pair.stem}${suffix}_${kind}.${kind === 'sheet' ? 'png' : ext}`));
+    for (const kind of ['stage2', 'sheet']) refusesInput(path.join(stemDir, `${pair.stem}${suffix}_${kind}.${kind === 'sheet' ? 'png' : ext}`));
     refusesInput(stage1Name(k, nOut));
   }
   const res = await pipeline.run({
     image: img.tensor,
     mask,
     onStage1: pipeline.refinerSteps > 0 && cfg.output.stage1 ? async (s1) => {
-      for (let k = 0; k < s1.n; k++) refusesInput(stage1Name(k, s1.n));
       for (let k = 0; k < s1.n; k++) {
         const f = stage1Name(k, s1.n);
         await writeImage(f, s1.slice(k), writeOpts(f));
