@@ -13,7 +13,7 @@ import { idxCommand } from './commands/idx';
 import { classifierEvalCommand, classifierTrainCommand } from './commands/classifier';
 import { addQueueCommands } from './commands/queue-cli';
 import { EXAMPLES_DIR } from './commands/inpaint';
-import { PipelineStudioBackend } from './studio-backend';
+import { ProcessStudioBackend } from './studio-process';
 import { startStudio } from '@diff2s/studio';
 import * as path from 'path';
 import { reportError } from './errors';
@@ -248,7 +248,8 @@ export function buildProgram(): Command {
       [] as string[],
     )
     .action(async (opts) => {
-      const backend = new PipelineStudioBackend({
+      // every job runs in a process of its own: the studio stays responsive, cancel is prompt, memory is returned
+      const backend = new ProcessStudioBackend({
         modelDirs: opts.models ?? [path.resolve(EXAMPLES_DIR, '../models')],
         examplesDir: opts.examples,
         onnxModels: opts.onnxModel,

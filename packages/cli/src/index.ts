@@ -15,3 +15,5 @@ export { main, buildProgram } from './bin';
 export * from './eval';
 export { evalCommand, evalSchemaCommand, type EvalFlags, type EvalResult } from './commands/eval';
 export * from './studio-backend';
+export { ProcessStudioBackend, jobProcessScript } from './studio-process';
+export type { ProcessStudioBackendOptions } from './studio-process';

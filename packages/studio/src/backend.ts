@@ -80,6 +80,24 @@ export interface StudioRunResult {
   stage2?: Tensor4;
 }
 
+/** One job as uploaded (PNG bytes), for {@link StudioBackend.runEncoded}: decode with {@link decodeUpload}. */
+export interface StudioEncodedRunRequest {
+  image: Uint8Array;
+  mask: Uint8Array;
+  pipeline: StudioPipeline;
+  model?: string;
+  /** The studio's image limit in pixels (the decoder's guard). */
+  maxPixels: number;
+}
+
+/** Results of {@link StudioBackend.runEncoded}: one PNG per sample and stage (see {@link encodeBatch}). */
+export interface StudioEncodedRunResult {
+  stage1: Buffer[];
+  stage2?: Buffer[];
+  width: number;
+  height: number;
+}
+
 /**
  * Everything the studio needs from the rest of diff2s. The studio depends on this interface only (not on the CLI,
  * the engine or the refiner): the CLI builds the real backend from its pipeline composition root; tests use a fake.
@@ -93,6 +111,12 @@ export interface StudioBackend {
   parsePipeline(input: unknown): Promise<StudioPipeline>;
   /** Run one job. Must honour `hooks.signal` (reject, e.g. with CancelledError, soon after it is aborted). */
   run(req: StudioRunRequest, hooks: StudioRunHooks): Promise<StudioRunResult>;
+  /**
+   * Optional: run one job from its uploaded bytes and return encoded results. When present the studio calls this
+   * instead of {@link run}, so a backend that computes elsewhere (another process) also decodes and encodes there and
+   * the studio's process never holds the full-size images.
+   */
+  runEncoded?(req: StudioEncodedRunRequest, hooks: StudioRunHooks): Promise<StudioEncodedRunResult>;
 }
 
 /** Options of {@link startStudio}. */

@@ -9,3 +9,4 @@ export type { StudioServer } from './server';
 export { resolveStaticPath, PUBLIC_DIR } from './static';
 export type { StaticLookup } from './static';
 export type { StudioEvent, JobState } from './jobs';
+export { shrinkForPreview, decodeUpload, encodeBatch } from './jobs';

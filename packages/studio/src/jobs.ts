@@ -217,27 +217,29 @@ export class Scheduler {
     job.emit({ event: 'progress', data: { stage: 'guide', fraction: 0 } });
     const signal = job.controller.signal;
     try {
-      const image = (await decodeImage(input.image, 'uploaded image', { pixelLimit: this.opts.maxPixels, channels: 3 })).tensor;
-      const mask = await decodeMask(input.mask, 'uploaded mask', {
-        pixelLimit: this.opts.maxPixels,
-        expect: { width: image.w, height: image.h },
-        onWarning: () => undefined,
-      });
-      if (signal.aborted) throw new CancelledError();
-      const out = await this.opts.backend.run(
-        { image, mask, pipeline: input.pipeline, ...(input.model !== undefined ? { model: input.model } : {}) },
-        { onProgress: (e) => this.onProgress(job, e), signal },
-      );
-      if (signal.aborted) throw new CancelledError();
-      const stage1 = await encodeAll(out.stage1);
-      const stage2 = out.stage2 ? await encodeAll(out.stage2) : undefined;
+      const hooks = { onProgress: (e: StudioProgress) => this.onProgress(job, e), signal };
+      const model = input.model !== undefined ? { model: input.model } : {};
+      let results: JobResults;
+      if (this.opts.backend.runEncoded) {
+        results = await this.opts.backend.runEncoded({ image: input.image, mask: input.mask, pipeline: input.pipeline, ...model, maxPixels: this.opts.maxPixels }, hooks);
+        if (signal.aborted) throw new CancelledError();
+      } else {
+        const { image, mask } = await decodeUpload(input.image, input.mask, this.opts.maxPixels);
+        if (signal.aborted) throw new CancelledError();
+        const out = await this.opts.backend.run({ image, mask, pipeline: input.pipeline, ...model }, hooks);
+        if (signal.aborted) throw new CancelledError();
+        const stage1 = await encodeBatch(out.stage1);
+        const stage2 = out.stage2 ? await encodeBatch(out.stage2) : undefined;
+        results = { stage1, stage2, width: out.stage1.w, height: out.stage1.h };
+      }
+      const { stage1, stage2 } = results;
       await job.chain;
       if (job.finished) return;
-      job.results = { stage1, stage2, width: out.stage1.w, height: out.stage1.h };
+      job.results = results;
       const url = (stage: string, i: number) => `/api/jobs/${job.id}/results/${stage}/${i}.png`;
       job.finish('done', {
-        width: out.stage1.w,
-        height: out.stage1.h,
+        width: results.width,
+        height: results.height,
         stage1: stage1.map((_, i) => url('stage1', i)),
         ...(stage2 ? { stage2: stage2.map((_, i) => url('stage2', i)) } : {}),
       });
@@ -297,8 +299,22 @@ export class Scheduler {
   }
 }
 
-/** Encode every image of a batch as PNG. */
-async function encodeAll(t: Tensor4): Promise<Buffer[]> {
+/**
+ * Decode a job's uploaded image (3 channels) and mask (the image's size) with the studio's pixel limit, as the studio
+ * does before {@link StudioBackend.run}. Backends implementing `runEncoded` call this where they compute.
+ */
+export async function decodeUpload(imageBytes: Uint8Array, maskBytes: Uint8Array, maxPixels: number): Promise<{ image: Tensor4; mask: Tensor4 }> {
+  const image = (await decodeImage(imageBytes, 'uploaded image', { pixelLimit: maxPixels, channels: 3 })).tensor;
+  const mask = await decodeMask(maskBytes, 'uploaded mask', {
+    pixelLimit: maxPixels,
+    expect: { width: image.w, height: image.h },
+    onWarning: () => undefined,
+  });
+  return { image, mask };
+}
+
+/** Encode every image of a batch as PNG (the studio's result files). */
+export async function encodeBatch(t: Tensor4): Promise<Buffer[]> {
   const out: Buffer[] = [];
   for (let i = 0; i < t.n; i++) out.push(await encodeImage(t, 'png', { index: i }));
   return out;
