@@ -14,7 +14,7 @@ import {
 import { engineModule } from '@diff2s/engine';
 import { guidesModule } from '@diff2s/guides';
 import {
-  checkRefinerSampler, inpaint, judgeOnValidation, judgeRefinement, refine, validationHole, type GuardVerdict,
+  checkRefinerSampler, inpaint, judgeOnValidation, judgeRefinement, refine, transferDetail, validationHole, type GuardVerdict,
   type PipelineProgress as StageProgress, type RefinerOptionsInput,
 } from '@diff2s/refiner';
 import { ConfigErrors } from './config/load';
@@ -166,7 +166,7 @@ export async function createPipeline(config: unknown, options: CreatePipelineOpt
       throw new ConfigErrors([new ConfigError(`T_k = ${tk} exceeds the model's schedule length T = ${schedule.T}`, 'refiner.tk')]);
     }
     const refinerSteps = refinerCfg && sampler && schedule ? sampler.plannedSteps(tk, schedule) : 0;
-    const { enabled: _e, sampler: _s, guard: _g, guardMethod: _gm, guardTexture: _gt, band: _b, ...refinerOptions } = refinerCfg ?? { enabled: false, sampler: { type: 'ddpm' }, guard: false, guardMethod: 'texture', guardTexture: 0, band: 0 };
+    const { enabled: _e, sampler: _s, guard: _g, guardMethod: _gm, guardTexture: _gt, band: _b, detail: _d, ...refinerOptions } = refinerCfg ?? { enabled: false, sampler: { type: 'ddpm' }, guard: false, guardMethod: 'texture', guardTexture: 0, band: 0, detail: 0 };
     const modelLabel = fixed ? `model ${cfg.model!.path} on ${fixed.engine}` : fit ? `model fitted to each image (${fit.seconds === 'auto' ? 'auto' : `${fit.seconds} s`} budget, from ${fit.init})` : '';
     const summary = `guide ${guideType}` + (refinerCfg ? ` → refiner (${refinerCfg.sampler.type}, T_k ${tk}, ${modelLabel}${refinerCfg.guard ? `, guard: ${refinerCfg.guardMethod}` : ''})` : '');
     const channels: 1 | 3 | 'keep' = fixed ? (fixed.model.config.imageChannels as 1 | 3) : fit ? 3 : 'keep';
@@ -328,10 +328,12 @@ async function finishPipeline(x: RunContext, st: {
       for (let k = 0; k < refineMask.size; k++) if (interior.data[k] === 1) refineMask.data[k] = 0;
       refineImage = stage1; // the known pixels and stage 1's interior
     }
-    return refine(stage1, refineImage, refineMask, {
+    const refined = refine(stage1, refineImage, refineMask, {
       network: model.model, schedule: model.schedule, sampler: x.sampler!, options: x.refinerOptions,
       rng: new Rng(seed).derive(stream), signal: req.signal, onStep,
     });
+    // `detail`: stage 1's fine detail kept, the refinement's coarse part taken
+    return guardCfg.detail > 0 ? refined.then((r) => transferDetail(stage1, r, refineMask, guardCfg.detail)) : refined;
   };
   let verdict: GuardVerdict | undefined;
   if (validation) {
@@ -483,7 +485,10 @@ async function runHd(
   };
   const stage2 = assemble((r) => r.stage2);
   // full-size copies are few (a 12 MP photo is 145 MB a copy): the final image is stage 2 where every region kept it
-  const final = stage2 && parts.every((p) => p.res.final === p.res.stage2) ? stage2 : assemble((r) => r.final)!;
+  // (or stage 1 itself where the guard kept stage 1 for every region and sample)
+  const keptStage1 = parts.every((p) => p.res.guard && p.res.guard.every((v) => !v.accept));
+  const final = keptStage1 ? stage1
+    : stage2 && parts.every((p) => p.res.final === p.res.stage2) ? stage2 : assemble((r) => r.final)!;
   const verdicts = parts.map((p) => p.res.guard);
   let guard: GuardVerdict[] | undefined;
   if (verdicts.every((v) => v)) {

@@ -9,7 +9,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { InputError, Tensor4, knownPixelViolations, loadMask, readImage, writeImage } from '@diff2s/core';
 import { NativeUNet, saveModel } from '@diff2s/engine';
-import { validationHole } from '@diff2s/refiner';
+import { transferDetail, validationHole } from '@diff2s/refiner';
 import { PipelineStudioBackend, cliContainer, createPipeline } from '../src';
 import { runCli } from '../../../test/helpers/cli';
 import { writeRectMask, writeRgbPng } from '../../../test/helpers/images';
@@ -231,6 +231,28 @@ describe('createPipeline', () => {
     }
     expect(interiorChanged).toBe(0);
     expect(bandChanged).toBeGreaterThan(0);
+  });
+
+  it('refiner.detail: stage 2 is the whole refinement\'s coarse part with stage 1\'s fine detail (default σ 1)', async () => {
+    const run = async (refiner: object) => {
+      const p = await createPipeline(refined('onnx', { refiner: { tk: 6, guard: false, ...refiner } }), { container });
+      try {
+        return await p.run({ image, mask });
+      } finally {
+        await p.dispose();
+      }
+    };
+    const whole = await run({ detail: 0 });
+    const fine = await run({});
+    const coarse = await run({ detail: 3 });
+    // the same draws: each is the whole refinement with the detail transfer applied
+    const expected = transferDetail(whole.stage1, whole.stage2!, mask, 1);
+    for (let k = 0; k < expected.size; k++) expect(fine.stage2!.data[k]).toBeCloseTo(expected.data[k], 5);
+    expect(knownPixelViolations(fine.final, image, mask)).toBe(0);
+    expect(knownPixelViolations(coarse.final, image, mask)).toBe(0);
+    // a larger σ keeps more of stage 1: closer to it in the hole
+    const dist = (t: Tensor4) => t.data.reduce((s, v, k) => s + Math.abs(v - whole.stage1.data[k]), 0);
+    expect(dist(coarse.stage2!)).toBeLessThan(dist(whole.stage2!));
   });
 
   it('NaN from a guide stops the run with one clear error instead of reaching a file', async () => {

@@ -11,3 +11,4 @@ export * from './network';
 export * from './refine';
 export * from './pipeline';
 export * from './guard';
+export * from './detail';

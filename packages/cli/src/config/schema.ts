@@ -114,6 +114,13 @@ export const RefinerConfig = RefinerOptions.extend({
    * 0 refines the whole hole.
    */
   band: z.number().int().min(0).max(4096).default(0),
+  /**
+   * Detail transfer (σ, pixels): inside the hole, keep stage 1's detail finer than σ and take only the refinement's
+   * coarser part (colour, shading, seams); 0 keeps the refinement whole. Applied before the guard judges. Default 1:
+   * on the own-image sets it removed the small model's 2–8 px grid from the fills and lowered the hole's patch SWD
+   * before the guard on all three sets (reports/refiner-detail).
+   */
+  detail: z.number().min(0).max(64).default(1),
 }).strict();
 
 /**

@@ -53,7 +53,8 @@ function perImage(t: Tensor4, mask: Tensor4 | undefined, f: (i: number, p: numbe
   return out;
 }
 
-function gaussianKernel(sigma: number, radius: number): Float64Array {
+/** A normalised 1-D Gaussian kernel of standard deviation `sigma` over −radius…radius. */
+export function gaussianKernel(sigma: number, radius: number): Float64Array {
   const k = new Float64Array(2 * radius + 1);
   let s = 0;
   for (let i = -radius; i <= radius; i++) s += k[i + radius] = Math.exp(-(i * i) / (2 * sigma * sigma));
@@ -61,8 +62,8 @@ function gaussianKernel(sigma: number, radius: number): Float64Array {
   return k;
 }
 
-/** Separable Gaussian blur of one plane with edge replication. */
-function blur(src: Float64Array, w: number, h: number, k: Float64Array, tmp: Float64Array, out: Float64Array): void {
+/** Separable blur of one w×h plane by the 1-D kernel `k` (odd length), edges replicated; `tmp` and `out` are w×h. */
+export function blurPlane(src: Float64Array, w: number, h: number, k: Float64Array, tmp: Float64Array, out: Float64Array): void {
   const r = (k.length - 1) / 2;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
@@ -108,14 +109,14 @@ export function ssim(a: Tensor4, b: Tensor4, mask?: Tensor4): number[] {
         x[p] = (a.data[base + p] + 1) / 2;
         y[p] = (b.data[base + p] + 1) / 2;
       }
-      blur(x, w, h, k, tmp, mx);
-      blur(y, w, h, k, tmp, my);
+      blurPlane(x, w, h, k, tmp, mx);
+      blurPlane(y, w, h, k, tmp, my);
       for (let p = 0; p < hw; p++) prod[p] = x[p] * x[p];
-      blur(prod, w, h, k, tmp, sxx);
+      blurPlane(prod, w, h, k, tmp, sxx);
       for (let p = 0; p < hw; p++) prod[p] = y[p] * y[p];
-      blur(prod, w, h, k, tmp, syy);
+      blurPlane(prod, w, h, k, tmp, syy);
       for (let p = 0; p < hw; p++) prod[p] = x[p] * y[p];
-      blur(prod, w, h, k, tmp, sxy);
+      blurPlane(prod, w, h, k, tmp, sxy);
       for (let p = 0; p < hw; p++) {
         if (mask && mask.data[i * hw + p] === 0) continue;
         const vx = sxx[p] - mx[p] * mx[p], vy = syy[p] - my[p] * my[p], cxy = sxy[p] - mx[p] * my[p];

@@ -1,0 +1,43 @@
+import { Tensor4 } from '@diff2s/core';
+import { transferDetail } from '../src/detail';
+
+/** A [1,c,h,w] tensor from f(ch, y, x). */
+function make(c: number, h: number, w: number, f: (ch: number, y: number, x: number) => number): Tensor4 {
+  const t = new Tensor4([1, c, h, w]);
+  for (let ch = 0; ch < c; ch++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) t.data[t.index(0, ch, y, x)] = f(ch, y, x);
+  return t;
+}
+
+describe('transferDetail', () => {
+  const h = 32, w = 32;
+  const mask = make(1, h, w, (_c, y, x) => (x >= 8 && x < 24 && y >= 8 && y < 24 ? 1 : 0));
+  // stage 1: a fine checker (detail) on a dark base; stage 2: flat and brighter (a blurred, colour-corrected fill)
+  const stage1 = make(2, h, w, (_c, y, x) => -0.2 + 0.3 * ((x + y) % 2 ? 1 : -1));
+  const stage2 = make(2, h, w, (_c, y, x) => (mask.data[y * w + x] ? 0.3 : -0.2));
+
+  it('is stage 2 itself at σ 0', () => {
+    expect(Array.from(transferDetail(stage1, stage2, mask, 0).data)).toEqual(Array.from(stage2.data));
+  });
+
+  it("keeps stage 1's fine detail on stage 2's coarse values inside the hole, and stage 2's known pixels", () => {
+    const out = transferDetail(stage1, stage2, mask, 2);
+    for (let ch = 0; ch < 2; ch++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+      const i = out.index(0, ch, y, x);
+      if (!mask.data[y * w + x]) expect(out.data[i]).toBe(stage2.data[i]);
+    }
+    // deep inside the hole: stage 2's level (0.3) plus the checker of amplitude 0.3 (stage 1's detail)
+    for (let y = 14; y < 18; y++) for (let x = 14; x < 18; x++) {
+      const v = out.data[out.index(0, 1, y, x)];
+      expect(v).toBeCloseTo(0.3 + 0.3 * ((x + y) % 2 ? 1 : -1), 1);
+    }
+  });
+
+  it('clamps to [-1, 1] and refuses mismatched shapes', () => {
+    const bright = make(2, h, w, () => 0.99);
+    const out = transferDetail(make(2, h, w, (_c, y, x) => ((x + y) % 2 ? 1 : -1)), bright, mask, 1);
+    expect(Math.max(...out.data)).toBeLessThanOrEqual(1);
+    expect(Math.min(...out.data)).toBeGreaterThanOrEqual(-1);
+    expect(() => transferDetail(make(1, h, w, () => 0), stage2, mask, 1)).toThrow(/stage 1 is \[1, 1, 32, 32\]/);
+    expect(() => transferDetail(stage1, stage2, make(1, 16, 16, () => 0), 1)).toThrow(/the mask is/);
+  });
+});

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Issue 18: detail transfer (refiner.detail) against the whole refinement on the own-image sets, then the report.
+# Uses the own-image eval's fitted models (out/own-image/cache): run reports/own-image/run.sh first, or the fits run here.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export DIFF2S_CACHE_DIR="${DIFF2S_CACHE_DIR:-$PWD/out/own-image/cache}"
+sets=("$@")
+[ ${#sets[@]} -eq 0 ] && sets=(vistex-strokes photos-strokes embark-strokes)
+for s in "${sets[@]}"; do
+  echo "== $s ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))"
+  node packages/cli/dist/bin.js eval --config "reports/refiner-detail/$s.yaml" --quiet
+done
+node reports/own-image/report.js --out-dir out/refiner-detail --report-dir reports/refiner-detail --title 'Refiner detail transfer (issue 18)'
