@@ -249,13 +249,15 @@ export async function runOne(
     for (const kind of ['stage2', 'sheet']) refusesInput(path.join(stemDir, `${pair.stem}${suffix}_${kind}.${kind === 'sheet' ? 'png' : ext}`));
     refusesInput(stage1Name(k, nOut));
   }
+  // image k of a batch; a single image is used as it is (a 12 MP photo is 145 MB a copy)
+  const one = (t: Tensor4, k: number) => (t.n === 1 ? t : t.slice(k));
   const res = await pipeline.run({
     image: img.tensor,
     mask,
     onStage1: pipeline.refinerSteps > 0 && cfg.output.stage1 ? async (s1) => {
       for (let k = 0; k < s1.n; k++) {
         const f = stage1Name(k, s1.n);
-        await writeImage(f, s1.slice(k), writeOpts(f));
+        await writeImage(f, one(s1, k), writeOpts(f));
         early.push(f);
       }
       log(`stage 1: ${early.join(', ')}`);
@@ -280,15 +282,15 @@ export async function runOne(
   for (let k = 0; k < n; k++) {
     const suffix = n > 1 ? `_${k}` : '';
     const finalName = singleFile ? outSpec : path.join(stemDir, `${pair.stem}${suffix}_${refined ? 'stage2' : 'stage1'}.${ext}`);
-    const files: [string, Tensor4][] = [[finalName, final.slice(k)]];
+    const files: [string, Tensor4][] = [[finalName, one(final, k)]];
     if (refined && cfg.output.stage1) {
       const s1 = stage1Name(k, n);
-      if (!early.includes(s1)) files.push([s1, res.stage1.slice(k)]);
+      if (!early.includes(s1)) files.push([s1, one(res.stage1, k)]);
     }
     if (cfg.output.concat) {
-      const masked = applyMask(res.image.slice(k), res.mask.slice(k), 0); // the incomplete input: hole in mid-grey
-      const panels = [{ tensor: masked }, { tensor: res.mask.slice(k), isMask: true }, { tensor: res.stage1.slice(k) }];
-      if (refined) panels.push({ tensor: final.slice(k) });
+      const masked = applyMask(one(res.image, k), one(res.mask, k), 0); // the incomplete input: hole in mid-grey
+      const panels = [{ tensor: masked }, { tensor: one(res.mask, k), isMask: true }, { tensor: one(res.stage1, k) }];
+      if (refined) panels.push({ tensor: one(final, k) });
       files.push([path.join(stemDir, `${pair.stem}${suffix}_sheet.png`), sideBySide(panels)]);
     }
     all.push(...files);
