@@ -14,13 +14,12 @@
  * Needs ../shared/data/photos and the built packages. Every figure comes from the run.
  */
 'use strict';
-const { spawn } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { runCliMeasured } = require('./lib/common');
 
 const ROOT = path.resolve(__dirname, '..');
-const BIN = path.join(ROOT, 'packages/cli/dist/bin.js');
 const sharp = require(require.resolve('sharp', { paths: [path.join(ROOT, 'packages/core')] }));
 const arg = (name, def) => {
   const i = process.argv.indexOf(name);
@@ -50,25 +49,7 @@ async function makeCase(c) {
   return { img, msk, hole: `${hw}×${hh}` };
 }
 
-/** Run the CLI; wall seconds, peak RSS (MiB, VmHWM polled from /proc), exit status, the last stderr line. */
-function run(args, env = {}) {
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CI: 'true', ...env } });
-    let err = '', peak = 0;
-    child.stderr.on('data', (d) => (err += d));
-    const poll = setInterval(() => {
-      try {
-        const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-        if (m) peak = Math.max(peak, Number(m[1]) / 1024);
-      } catch { /* exited */ }
-    }, 100);
-    child.on('exit', (code) => {
-      clearInterval(poll);
-      resolve({ seconds: (performance.now() - t0) / 1000, rss: peak, code, err: err.trim().split('\n').pop() || '' });
-    });
-  });
-}
+const run = (args, env) => runCliMeasured(args, env);
 
 async function main() {
   if (!fs.existsSync(path.join(PHOTOS, PHOTO))) throw new Error(`${path.join(PHOTOS, PHOTO)} is missing (../shared/data beside the repo)`);

@@ -8,13 +8,12 @@
  *
  *   node bench/hd.js [--sizes 256,512,1024,2048,4096] [--holes 32,64,128,256] [--hole 64] [--at 1024] [--out FILE]
  */
-const { spawn } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { runCliMeasured } = require('./lib/common');
 
 const ROOT = path.resolve(__dirname, '..');
-const BIN = path.join(ROOT, 'packages/cli/dist/bin.js');
 const sharp = require(require.resolve('sharp', { paths: [path.join(ROOT, 'packages/core')] }));
 const arg = (name, def) => {
   const i = process.argv.indexOf(name);
@@ -44,25 +43,7 @@ async function makeCase(w, hole) {
   return { img, msk };
 }
 
-/** Run the CLI; wall seconds, peak RSS (MiB, VmHWM polled from /proc) and the exit status. */
-function run(args) {
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CI: 'true' } });
-    let err = '', peak = 0;
-    child.stderr.on('data', (d) => (err += d));
-    const poll = setInterval(() => {
-      try {
-        const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-        if (m) peak = Math.max(peak, Number(m[1]) / 1024);
-      } catch { /* exited */ }
-    }, 100);
-    child.on('exit', (code) => {
-      clearInterval(poll);
-      resolve({ seconds: (performance.now() - t0) / 1000, rss: peak, code, err: err.trim().split('\n').pop() });
-    });
-  });
-}
+const run = (args, env) => runCliMeasured(args, env);
 
 async function main() {
   const started = new Date().toISOString();

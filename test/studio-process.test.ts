@@ -43,6 +43,16 @@ describe('studio jobs in processes of their own', () => {
     await backend?.dispose();
   });
 
+  /** The harmonic guide with its largest sweep count on 384² (minutes of one uninterrupted loop), once it runs. */
+  async function startSlowJob() {
+    const img = await testImage(384, 384);
+    const mask = await testMask(384, 384, { x0: 100, y0: 100, x1: 300, y1: 300 });
+    const { body } = await postJob(base, { image: img.png, mask: mask.png, pipeline: { guide: { type: 'harmonic', iterations: 20000, tolerance: 1e-30 }, refiner: { enabled: false }, seed: 0, samples: 1 } });
+    const ev = new EventStream(`${base}/api/jobs/${body.id}/events`);
+    await ev.next((e) => e.event === 'progress');
+    return { body, ev, pid: backend.runningPids()[0] };
+  }
+
   it('runs a job in another process; known pixels of the result equal the upload exactly', async () => {
     const img = await testImage(64, 48);
     const mask = await testMask(64, 48, { x0: 20, y0: 12, x1: 40, y1: 30 });
@@ -70,13 +80,7 @@ describe('studio jobs in processes of their own', () => {
   });
 
   it('answers while a job that would hold the event loop for minutes computes, and a cancel stops it', async () => {
-    // the harmonic guide with its largest sweep count on 384²: minutes of one uninterrupted loop
-    const img = await testImage(384, 384);
-    const mask = await testMask(384, 384, { x0: 100, y0: 100, x1: 300, y1: 300 });
-    const { body } = await postJob(base, { image: img.png, mask: mask.png, pipeline: { guide: { type: 'harmonic', iterations: 20000, tolerance: 1e-30 }, refiner: { enabled: false }, seed: 0, samples: 1 } });
-    const ev = new EventStream(`${base}/api/jobs/${body.id}/events`);
-    await ev.next((e) => e.event === 'progress');
-    const pid = backend.runningPids()[0];
+    const { body, ev, pid } = await startSlowJob();
     expect(pid).toBeGreaterThan(0);
     await new Promise((r) => setTimeout(r, 500)); // well inside the loop
     // the studio answers (in-process, this request would wait for the loop to end)
@@ -93,12 +97,7 @@ describe('studio jobs in processes of their own', () => {
   });
 
   it('reports a job process that dies (e.g. killed for memory) as the job\'s error, and keeps serving', async () => {
-    const img = await testImage(384, 384);
-    const mask = await testMask(384, 384, { x0: 100, y0: 100, x1: 300, y1: 300 });
-    const { body } = await postJob(base, { image: img.png, mask: mask.png, pipeline: { guide: { type: 'harmonic', iterations: 20000, tolerance: 1e-30 }, refiner: { enabled: false }, seed: 0, samples: 1 } });
-    const ev = new EventStream(`${base}/api/jobs/${body.id}/events`);
-    await ev.next((e) => e.event === 'progress');
-    const pid = backend.runningPids()[0];
+    const { ev, pid } = await startSlowJob();
     process.kill(pid, 'SIGKILL');
     const end = await ev.finished;
     expect(end.event).toBe('error');

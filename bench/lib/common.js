@@ -263,7 +263,32 @@ function tmpDir(prefix = 'diff2s-bench-') {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/**
+ * Run the built CLI (`packages/cli/dist/bin.js`) as a child process: wall seconds, peak RSS in MiB (VmHWM polled from
+ * /proc every 100 ms), the exit status and the last stderr line.
+ */
+function runCliMeasured(args, env = {}) {
+  const bin = path.join(ROOT, 'packages/cli/dist/bin.js');
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CI: 'true', ...env } });
+    let err = '', peak = 0;
+    child.stderr.on('data', (d) => (err += d));
+    const poll = setInterval(() => {
+      try {
+        const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+        if (m) peak = Math.max(peak, Number(m[1]) / 1024);
+      } catch { /* exited */ }
+    }, 100);
+    child.on('exit', (code) => {
+      clearInterval(poll);
+      resolve({ seconds: (performance.now() - t0) / 1000, rss: peak, code, err: err.trim().split('\n').pop() || '' });
+    });
+  });
+}
+
 module.exports = {
+  runCliMeasured,
   ROOT, PEER, PYTHON, pkg, writeBundle, readBundle, writeWeights, peerAvailable, runPeer, median, cpuModel, cpuFlags,
   onnxruntimeVersion, codeState, BUSY_CPU_PERCENT, busyProcesses, peakRssMB, benchImage, synthetic, freeFormMask, randomBatch, relErr, tmpDir,
 };
