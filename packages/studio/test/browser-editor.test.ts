@@ -55,6 +55,9 @@ async function imageWithHole(page: Page, w = 160, h = 120): Promise<void> {
   await openImage(page, (await pngImage(w, h)).png);
   await page.locator('#canvas-wrap:not([hidden])').waitFor();
   await paintStroke(page);
+  // the stroke is counted and Run is enabled before a test presses it (a busy machine can lag the page)
+  await page.waitForFunction(() => Number(document.getElementById('image-info')!.dataset.hole) > 0);
+  await page.locator('#run:not([disabled])').waitFor();
 }
 
 describe('option forms and a new image', () => {
@@ -282,7 +285,9 @@ describe('results on the canvas', () => {
       s.backend.beforeStep = (info) => (info.step === 2 ? hold.promise : undefined);
       await page.keyboard.press('Control+Enter'); // runs, without scrolling to the Run button
       expect(await page.evaluate(() => window.scrollY)).toBe(0);
-      // stage 1 (flat grey 0.5 → 191) is on the canvas before the refiner ends
+      // stage 1 (flat grey 0.5 → 191) is on the canvas before the refiner ends (an error shown instead fails here, with its text)
+      await page.locator('#canvas-result[data-stage="1"]:not([hidden]), #error:not([hidden])').first().waitFor();
+      expect((await page.isHidden('#error')) ? '' : await page.textContent('#error-text')).toBe('');
       await page.locator('#canvas-result[data-stage="1"]:not([hidden])').waitFor();
       await page.waitForFunction(() => (document.getElementById('canvas-result') as HTMLImageElement).complete);
       expect(await page.textContent('#progress-label')).toMatch(/^Stage (1 ready|2: refiner)$/);

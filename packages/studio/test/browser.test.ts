@@ -44,6 +44,7 @@ describe('studio in chromium', () => {
       expect(await page.title()).toBe('diff2s studio');
       expect(await page.locator('#guide option').allTextContents()).toEqual(['mean', 'flat', 'explode']);
       expect(await page.inputValue('#tk')).toBe('6');
+      await page.locator('.example').nth(1).waitFor(); // the examples list loads after the backend description
       expect(await page.locator('.example').count()).toBe(2);
       expect(await page.isDisabled('#run')).toBe(true);
       // picking an example loads its image and mask
