@@ -45,6 +45,7 @@ lines.push('total seconds per image (guide + fit + refiner; a fit from the cache
 lines.push(`"vs ${BASE}": share of images where the method has a lower SWD **and** a lower boundary value than ${BASE} alone,`);
 lines.push(`with hole SSIM not lower (the acceptance test of issue 18); "not worse": SWD and boundary each ≤ ${BASE}'s.`);
 lines.push('');
+const header = lines.splice(0);
 for (const set of sets) {
   const measured = JSON.parse(fs.readFileSync(path.join(OUT, set, 'per-image.json'), 'utf8'));
   // a guarded run also reports its stage 2 before the guard chose (the same fit and refinement): a row of its own
@@ -107,6 +108,12 @@ for (const set of sets) {
     const src = path.join(OUT, set, f);
     if (fs.existsSync(src)) fs.copyFileSync(src, path.join(HERE, `${set}-${f}`));
   }
+  // each set's section is kept in a file of its own: a later run of some sets leaves the others' sections as they were
+  fs.writeFileSync(path.join(HERE, `${set}-section.md`), lines.splice(0).join('\n') + '\n');
 }
-fs.writeFileSync(path.join(HERE, 'README.md'), lines.join('\n') + '\n');
+const sections = fs.readdirSync(HERE).filter((f) => f.endsWith('-section.md')).sort();
+const kept = sections.map((f) => f.slice(0, -'-section.md'.length)).filter((set) => !sets.includes(set));
+if (kept.length) header.push(`Sets not rerun by this run keep the section of their earlier run: ${kept.join(', ')}.`, '');
+const body = sections.map((f) => fs.readFileSync(path.join(HERE, f), 'utf8'));
+fs.writeFileSync(path.join(HERE, 'README.md'), header.join('\n') + '\n' + body.join(''));
 console.log(path.join(HERE, 'README.md'));

@@ -136,6 +136,9 @@ export async function createPipeline(config: unknown, options: CreatePipelineOpt
     const { type, ...rest } = refinerCfg.sampler;
     attempt(() => checkRefinerSampler(type, 'refiner.sampler.type'));
     sampler = attempt(() => container.samplers.create(type, rest, undefined, 'refiner.sampler'));
+    if (refinerCfg.tone > 0 && refinerCfg.detail > 0 && refinerCfg.tone <= refinerCfg.detail) {
+      errors.push(new ConfigError(`must be larger than refiner.detail (${refinerCfg.detail} px) or 0, got ${refinerCfg.tone}`, 'refiner.tone'));
+    }
   }
   const { type: guideType, ...guideRest } = cfg.guide;
   const guide = attempt(() => container.guides.create(guideType, guideRest, ctx, 'guide'));
@@ -166,7 +169,7 @@ export async function createPipeline(config: unknown, options: CreatePipelineOpt
       throw new ConfigErrors([new ConfigError(`T_k = ${tk} exceeds the model's schedule length T = ${schedule.T}`, 'refiner.tk')]);
     }
     const refinerSteps = refinerCfg && sampler && schedule ? sampler.plannedSteps(tk, schedule) : 0;
-    const { enabled: _e, sampler: _s, guard: _g, guardMethod: _gm, guardTexture: _gt, band: _b, detail: _d, ...refinerOptions } = refinerCfg ?? { enabled: false, sampler: { type: 'ddpm' }, guard: false, guardMethod: 'texture', guardTexture: 0, band: 0, detail: 0 };
+    const { enabled: _e, sampler: _s, guard: _g, guardMethod: _gm, guardTexture: _gt, band: _b, detail: _d, tone: _t, ...refinerOptions } = refinerCfg ?? { enabled: false, sampler: { type: 'ddpm' }, guard: false, guardMethod: 'texture', guardTexture: 0, band: 0, detail: 0, tone: 0 };
     const modelLabel = fixed ? `model ${cfg.model!.path} on ${fixed.engine}` : fit ? `model fitted to each image (${fit.seconds === 'auto' ? 'auto' : `${fit.seconds} s`} budget, from ${fit.init})` : '';
     const summary = `guide ${guideType}` + (refinerCfg ? ` → refiner (${refinerCfg.sampler.type}, T_k ${tk}, ${modelLabel}${refinerCfg.guard ? `, guard: ${refinerCfg.guardMethod}` : ''})` : '');
     const channels: 1 | 3 | 'keep' = fixed ? (fixed.model.config.imageChannels as 1 | 3) : fit ? 3 : 'keep';
@@ -332,8 +335,8 @@ async function finishPipeline(x: RunContext, st: {
       network: model.model, schedule: model.schedule, sampler: x.sampler!, options: x.refinerOptions,
       rng: new Rng(seed).derive(stream), signal: req.signal, onStep,
     });
-    // `detail`: stage 1's fine detail kept, the refinement's coarse part taken
-    return guardCfg.detail > 0 ? refined.then((r) => transferDetail(stage1, r, refineMask, guardCfg.detail)) : refined;
+    // `detail`: stage 1's fine detail kept, the refinement's coarse part taken; `tone`: and stage 1's coarsest scales
+    return guardCfg.detail > 0 || guardCfg.tone > 0 ? refined.then((r) => transferDetail(stage1, r, refineMask, guardCfg.detail, guardCfg.tone)) : refined;
   };
   let verdict: GuardVerdict | undefined;
   if (validation) {

@@ -255,6 +255,24 @@ describe('createPipeline', () => {
     expect(dist(coarse.stage2!)).toBeLessThan(dist(whole.stage2!));
   });
 
+  it('refiner.tone: the detail transfer also drops the refinement\'s coarse change; a tone not above detail is a config error', async () => {
+    const run = async (refiner: object) => {
+      const p = await createPipeline(refined('onnx', { refiner: { tk: 6, guard: false, ...refiner } }), { container });
+      try {
+        return await p.run({ image, mask });
+      } finally {
+        await p.dispose();
+      }
+    };
+    const whole = await run({ detail: 0 });
+    const toned = await run({ tone: 4 });
+    const expected = transferDetail(whole.stage1, whole.stage2!, mask, 1, 4);
+    for (let k = 0; k < expected.size; k++) expect(toned.stage2!.data[k]).toBeCloseTo(expected.data[k], 5);
+    expect(knownPixelViolations(toned.final, image, mask)).toBe(0);
+    await expect(createPipeline(refined('onnx', { refiner: { tk: 6, detail: 2, tone: 2 } }), { container }))
+      .rejects.toThrow('must be larger than refiner.detail (2 px) or 0, got 2 (at refiner.tone)');
+  });
+
   it('NaN from a guide stops the run with one clear error instead of reaching a file', async () => {
     const c = cliContainer();
     c.guides.register({

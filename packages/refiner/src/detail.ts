@@ -4,12 +4,19 @@ import { InputError, Tensor4, blurPlane, gaussianKernel } from '@diff2s/core';
  * Detail transfer (frequency split): inside the hole, the refined result's low frequencies with stage 1's fine detail,
  * `out = G_σ ∗ stage2 + (stage1 − G_σ ∗ stage1)`; known pixels are stage 2's (the input's). A refiner whose model is
  * weaker at fine texture than the guide (a small model fitted in seconds: blur and a grid at 2–8 px) then corrects
- * colour, shading and seams at scales above σ and leaves the guide's texture below σ. `sigma` is in pixels; 0 returns
- * a copy of stage 2. Values are clamped to [-1, 1]. `mask` is [1 or N, 1, H, W] with 1 = hole.
+ * colour, shading and seams at scales above σ and leaves the guide's texture below σ. `sigma` is in pixels; 0 keeps
+ * stage 2's fine scales. Values are clamped to [-1, 1]. `mask` is [1 or N, 1, H, W] with 1 = hole.
+ *
+ * `tone` (σ_t px, > σ; 0 = off) also keeps stage 1's coarse scales: the refinement's change D = stage2 − stage1
+ * (zero on known pixels) loses its part coarser than σ_t, `out −= G_σt ∗ D`, so of what the refiner changed only the
+ * band between σ and σ_t stays (seams, local structure) and the hole keeps stage 1's colour and shading at scales
+ * above σ_t (a patch guide's Poisson-blended fill is already harmonised with the known pixels there, and a small
+ * model's colour drifts). Near the hole's border G_σt ∗ D is smaller (the known pixels' zero change), so the
+ * refiner's seam corrections stay.
  */
-export function transferDetail(stage1: Tensor4, stage2: Tensor4, mask: Tensor4, sigma: number): Tensor4 {
+export function transferDetail(stage1: Tensor4, stage2: Tensor4, mask: Tensor4, sigma: number, tone = 0): Tensor4 {
   const out = stage2.clone();
-  if (!(sigma > 0)) return out;
+  if (!(sigma > 0) && !(tone > 0)) return out;
   const { n, c, h, w } = stage2;
   if (stage1.n !== n || stage1.c !== c || stage1.h !== h || stage1.w !== w) {
     throw new InputError(`detail transfer: stage 1 is [${stage1.shape.join(', ')}], stage 2 [${stage2.shape.join(', ')}]`);
@@ -17,9 +24,14 @@ export function transferDetail(stage1: Tensor4, stage2: Tensor4, mask: Tensor4, 
   if (mask.c !== 1 || mask.h !== h || mask.w !== w || (mask.n !== 1 && mask.n !== n)) {
     throw new InputError(`detail transfer: the mask is [${mask.shape.join(', ')}], expected [1 or ${n}, 1, ${h}, ${w}]`);
   }
+  if (tone > 0 && sigma > 0 && !(tone > sigma)) {
+    throw new InputError(`detail transfer: the tone scale (${tone} px) must be larger than the detail scale (${sigma} px)`);
+  }
   const hw = h * w;
-  const k = gaussianKernel(sigma, Math.max(1, Math.ceil(3 * sigma)));
+  const k = sigma > 0 ? gaussianKernel(sigma, Math.max(1, Math.ceil(3 * sigma))) : undefined;
+  const kt = tone > 0 ? gaussianKernel(tone, Math.max(1, Math.ceil(3 * tone))) : undefined;
   const a = new Float64Array(hw), b = new Float64Array(hw), tmp = new Float64Array(hw), la = new Float64Array(hw), lb = new Float64Array(hw);
+  const d = kt ? new Float64Array(hw) : undefined, ld = kt ? new Float64Array(hw) : undefined;
   for (let i = 0; i < n; i++) {
     const m = mask.data.subarray((mask.n === 1 ? 0 : i) * hw, ((mask.n === 1 ? 0 : i) + 1) * hw);
     let any = false;
@@ -31,11 +43,18 @@ export function transferDetail(stage1: Tensor4, stage2: Tensor4, mask: Tensor4, 
         a[p] = stage1.data[off + p];
         b[p] = stage2.data[off + p];
       }
-      blurPlane(a, w, h, k, tmp, la);
-      blurPlane(b, w, h, k, tmp, lb);
+      if (k) {
+        blurPlane(a, w, h, k, tmp, la);
+        blurPlane(b, w, h, k, tmp, lb);
+      }
+      if (kt) {
+        for (let p = 0; p < hw; p++) d![p] = b[p] - a[p];
+        blurPlane(d!, w, h, kt, tmp, ld!);
+      }
       for (let p = 0; p < hw; p++) {
         if (m[p] <= 0.5) continue;
-        const v = lb[p] + a[p] - la[p];
+        let v = k ? lb[p] + a[p] - la[p] : b[p];
+        if (kt) v -= ld![p];
         out.data[off + p] = v > 1 ? 1 : v < -1 ? -1 : v;
       }
     }

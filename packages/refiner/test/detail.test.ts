@@ -32,6 +32,27 @@ describe('transferDetail', () => {
     }
   });
 
+  it("tone: drops the refinement's change coarser than σ_t (stage 1's level deep inside), keeps a local correction", () => {
+    const H = 64, W = 64;
+    const big = make(1, H, W, (_c, y, x) => (x >= 8 && x < 56 && y >= 8 && y < 56 ? 1 : 0));
+    const s1 = make(1, H, W, () => -0.2);
+    // stage 2: the whole hole 0.4 brighter (a colour drift) plus a 3-px bump at (20, 32) (a local correction)
+    const bump = (y: number, x: number) => 0.5 * Math.exp(-((x - 20) ** 2 + (y - 32) ** 2) / (2 * 3 * 3));
+    const s2 = make(1, H, W, (_c, y, x) => (big.data[y * W + x] ? -0.2 + 0.4 + bump(y, x) : -0.2));
+    const drift = transferDetail(s1, s2, big, 0, 0);
+    expect(drift.data[drift.index(0, 0, 32, 40)]).toBeCloseTo(0.2, 6); // σ 0, tone 0: stage 2 as it is
+    const out = transferDetail(s1, s2, big, 0, 6);
+    // deep inside, far from the bump: back to stage 1's level (the drift is coarser than 6 px)
+    expect(Math.abs(out.data[out.index(0, 0, 32, 44)] + 0.2)).toBeLessThan(0.02); // of the 0.4 drift
+    // the bump (3 px) stays: most of its height above the local level
+    const rise = out.data[out.index(0, 0, 32, 20)] - out.data[out.index(0, 0, 32, 30)];
+    expect(rise).toBeGreaterThan(0.3);
+    // known pixels are stage 2's
+    expect(out.data[out.index(0, 0, 2, 2)]).toBe(s2.data[s2.index(0, 0, 2, 2)]);
+    // with σ: the tone scale must be the larger one
+    expect(() => transferDetail(s1, s2, big, 4, 2)).toThrow(/tone scale \(2 px\) must be larger than the detail scale \(4 px\)/);
+  });
+
   it('clamps to [-1, 1] and refuses mismatched shapes', () => {
     const bright = make(2, h, w, () => 0.99);
     const out = transferDetail(make(2, h, w, (_c, y, x) => ((x + y) % 2 ? 1 : -1)), bright, mask, 1);

@@ -121,6 +121,12 @@ export const RefinerConfig = RefinerOptions.extend({
    * before the guard on all three sets (reports/refiner-detail).
    */
   detail: z.number().min(0).max(64).default(1),
+  /**
+   * Tone anchor (σ_t, pixels, larger than `detail`): of the refiner's change inside the hole, drop the part coarser
+   * than σ_t, so the hole keeps stage 1's colour and shading at those scales and the refinement contributes the band
+   * between `detail` and σ_t (seams, local structure); 0 keeps the refinement's coarse scales. Applied before the guard.
+   */
+  tone: z.number().min(0).max(256).default(0),
 }).strict();
 
 /**
