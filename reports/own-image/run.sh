@@ -5,10 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export DIFF2S_CACHE_DIR="${DIFF2S_CACHE_DIR:-$PWD/out/own-image/cache}"
-sets=("$@")
-[ ${#sets[@]} -eq 0 ] && sets=(vistex-strokes vistex-square photos-strokes photos-square embark-strokes)
-for s in "${sets[@]}"; do
-  echo "== $s ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))"
-  node packages/cli/dist/bin.js eval --config "reports/own-image/$s.yaml" --quiet
-done
+. reports/lib/evals.sh
+run_evals own-image "vistex-strokes vistex-square photos-strokes photos-square embark-strokes" "$@"
 node reports/own-image/report.js

@@ -4,10 +4,6 @@
 # One eval at a time: the guide runs on one core, so the times per image are one core's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-sets=("$@")
-[ ${#sets[@]} -eq 0 ] && sets=(vistex-strokes vistex-square embark-strokes photos-large)
-for s in "${sets[@]}"; do
-  echo "== $s ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))"
-  node packages/cli/dist/bin.js eval --config "reports/patch-guide/$s.yaml" --quiet
-done
+. reports/lib/evals.sh
+run_evals patch-guide "vistex-strokes vistex-square embark-strokes photos-large" "$@"
 node reports/patch-guide/report.js

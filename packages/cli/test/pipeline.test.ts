@@ -233,18 +233,20 @@ describe('createPipeline', () => {
     expect(bandChanged).toBeGreaterThan(0);
   });
 
+  /** The refined pipeline on the test image, guard off, with these refiner keys. */
+  const runRefined = async (refiner: object) => {
+    const p = await createPipeline(refined('onnx', { refiner: { tk: 6, guard: false, ...refiner } }), { container });
+    try {
+      return await p.run({ image, mask });
+    } finally {
+      await p.dispose();
+    }
+  };
+
   it('refiner.detail: stage 2 is the whole refinement\'s coarse part with stage 1\'s fine detail (default σ 1)', async () => {
-    const run = async (refiner: object) => {
-      const p = await createPipeline(refined('onnx', { refiner: { tk: 6, guard: false, ...refiner } }), { container });
-      try {
-        return await p.run({ image, mask });
-      } finally {
-        await p.dispose();
-      }
-    };
-    const whole = await run({ detail: 0 });
-    const fine = await run({});
-    const coarse = await run({ detail: 3 });
+    const whole = await runRefined({ detail: 0 });
+    const fine = await runRefined({});
+    const coarse = await runRefined({ detail: 3 });
     // the same draws: each is the whole refinement with the detail transfer applied
     const expected = transferDetail(whole.stage1, whole.stage2!, mask, 1);
     for (let k = 0; k < expected.size; k++) expect(fine.stage2!.data[k]).toBeCloseTo(expected.data[k], 5);
@@ -256,16 +258,8 @@ describe('createPipeline', () => {
   });
 
   it('refiner.tone: the detail transfer also drops the refinement\'s coarse change; a tone not above detail is a config error', async () => {
-    const run = async (refiner: object) => {
-      const p = await createPipeline(refined('onnx', { refiner: { tk: 6, guard: false, ...refiner } }), { container });
-      try {
-        return await p.run({ image, mask });
-      } finally {
-        await p.dispose();
-      }
-    };
-    const whole = await run({ detail: 0 });
-    const toned = await run({ tone: 4 });
+    const whole = await runRefined({ detail: 0 });
+    const toned = await runRefined({ tone: 4 });
     const expected = transferDetail(whole.stage1, whole.stage2!, mask, 1, 4);
     for (let k = 0; k < expected.size; k++) expect(toned.stage2!.data[k]).toBeCloseTo(expected.data[k], 5);
     expect(knownPixelViolations(toned.final, image, mask)).toBe(0);
