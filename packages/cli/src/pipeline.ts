@@ -8,7 +8,7 @@
  * await p.dispose();
  */
 import {
-  ConfigError, Diff2sContainer, Guide, GuideContext, InputError, Logger, NoiseSchedule, Rng, Sampler, Tensor4,
+  CancelledError, ConfigError, Diff2sContainer, Guide, GuideContext, InputError, Logger, NoiseSchedule, Rng, Sampler, Tensor4,
   createContainer, erodeMask, isGreyContent, knownPixelViolations, toChannels,
 } from '@diff2s/core';
 import { engineModule } from '@diff2s/engine';
@@ -24,6 +24,7 @@ import { fitModel, fitSchedule, type FitProgress, type FitResult } from './fit';
 import { COLOUR_PRIOR, ModelResolver, type ResolvedModel } from './models';
 import { cropRect, padToMultiple, type Rect } from '@diff2s/guides';
 import { estimateRunBytes, pasteHole, planHd, resizeMaskCovering, resizeTensor } from './hd';
+import { guideWorkerRequest, runGuideInWorker } from './parallel-guide';
 
 /** The container every CLI command uses: core + engine + guides modules. */
 export function cliContainer(logger?: Logger): Diff2sContainer {
@@ -98,6 +99,11 @@ export interface CreatePipelineOptions {
   logger?: Logger;
   /** Share a model resolver (and its loaded models) between pipelines; the caller disposes it. */
   models?: ModelResolver;
+  /**
+   * Fill the validating guard's held-out hole in a worker thread while the user's hole is filled (default true; CPU
+   * guides only, see `WORKER_GUIDES`). The results are the same either way; false keeps everything in this thread.
+   */
+  parallelGuide?: boolean;
 }
 
 /** What a model was trained on, from its card: `grey` content (even in 3 channels), `colour`, or unknown. */
@@ -180,6 +186,7 @@ export async function createPipeline(config: unknown, options: CreatePipelineOpt
     const multiple = lcm(guide!.sizes.multiple, refinerCfg || guideFit ? 2 ** levels : 1);
     const run = (req: PipelineRunRequest) => runHd(req, cfg, multiple, !!fit || !!guideFit, (sub) => runPipeline({
       cfg, req: sub, guide: guide!, sampler, refinerOptions, tk, fixed, fit, models, baseDir, logger, channels,
+      parallelGuide: options.parallelGuide ?? true,
       ...(guideFit ? { guideFit: { fit: guideFit, T: guideSchedule!.T, options: guideRest, ctx } } : {}),
     }));
     return { config: cfg, guide: guide!, summary, refinerSteps, fits: !!fit || !!guideFit, channels, model: fixed, run, dispose };
@@ -202,6 +209,8 @@ interface RunContext {
   baseDir: string;
   logger: Logger;
   channels: 1 | 3 | 'keep';
+  /** Fill the validation hole in a worker thread (see {@link CreatePipelineOptions.parallelGuide}). */
+  parallelGuide: boolean;
   /** A diffusion guide on a model fitted to each image (all T levels). */
   guideFit?: { fit: FitConfig; T: number; options: Record<string, unknown>; ctx: GuideContext };
 }
@@ -223,6 +232,8 @@ interface StagedRun {
   /** Stage 1 in the input's channels. */
   stage1: Tensor4;
   finish(): Promise<PipelineRunResult>;
+  /** Stop what runs beside stage 1 (the validation hole's guide worker) when finish() will not be called. */
+  cancel(): void;
 }
 
 async function runPipeline(x: RunContext): Promise<StagedRun> {
@@ -248,6 +259,16 @@ async function runPipeline(x: RunContext): Promise<StagedRun> {
     fitMs = performance.now() - tf;
     guide = x.guideFit.ctx.container.guides.create('diffusion', { ...x.guideFit.options, model: fitResult.dir }, x.guideFit.ctx, 'guide');
   }
+  // the validating guard's held-out hole (known before stage 1: it depends on the mask only); its stage 1 is filled
+  // in a worker thread while this thread fills the user's hole, where the guide can run there
+  const validation = refinerOn ? planValidation(x, req.mask) : undefined;
+  const stopWorker = new AbortController();
+  const onAbort = () => stopWorker.abort();
+  req.signal?.addEventListener('abort', onAbort, { once: true });
+  const pending = validation && x.parallelGuide
+    ? runGuideInWorker(guideWorkerRequest(x.cfg.guide, x.baseDir, req.image.slice(0), validation.union, seed), stopWorker.signal)
+    : undefined;
+  pending?.catch(() => undefined); // awaited in finish(); never an unhandled rejection meanwhile
   // stage 1 (the same derived streams as refiner's inpaint(): 'guide', then 'refiner')
   // the guide fills the image in its own channels (a grey photo stays grey for the patch guide, so stage 1 is the
   // same with or without a colour refiner); a guide on the fitted model works in the model's
@@ -257,18 +278,46 @@ async function runPipeline(x: RunContext): Promise<StagedRun> {
       image: guide === x.guide ? req.image : image, mask: req.mask, guide, seed, samples, signal: req.signal,
       onProgress: (e) => req.onProgress?.(e),
     });
+  } catch (err) {
+    stopWorker.abort();
+    throw err;
   } finally {
+    req.signal?.removeEventListener('abort', onAbort);
     if (guide !== x.guide) await guide.dispose?.();
   }
   if (s1.image.c !== image.c) s1 = { ...s1, stage1: toChannels(s1.stage1, image.c), image: toChannels(s1.image, image.c) };
   assertFinite(s1.stage1, `guide "${guide.name}"`);
   const back = (t: Tensor4) => (t.c === inC ? t : toChannels(t, inC));
-  return { stage1: back(s1.stage1), finish: () => finishPipeline(x, { s1, guide, back, fitResult, fitMs, seed, samples, refinerOn }) };
+  const plannedValidation = validation ? { ...validation, ...(pending ? { pending } : {}) } : undefined;
+  return {
+    stage1: back(s1.stage1),
+    finish: () => finishPipeline(x, { s1, guide, back, fitResult, fitMs, seed, samples, refinerOn, validation: plannedValidation }),
+    cancel: () => stopWorker.abort(),
+  };
+}
+
+/**
+ * The validating guard's held-out hole for this run (refiner.guardMethod validate, one image, not a fitted diffusion
+ * guide): the user's hole shifted onto known pixels, and the union of both; undefined when the guard judges by texture
+ * (no room for one: logged).
+ */
+function planValidation(x: RunContext, mask: Tensor4): { hole: Tensor4; union: Tensor4; pixels: number } | undefined {
+  const g = x.cfg.refiner;
+  if (!g || !g.guard || g.guardMethod !== 'validate' || x.guideFit || mask.n !== 1) return undefined;
+  const v = validationHole(mask);
+  if (!v) {
+    x.logger.debug('guard: no room for a validation hole beside this hole; judging by texture instead');
+    return undefined;
+  }
+  const union = mask.clone();
+  for (let k = 0; k < union.size; k++) if (v.hole.data[k] !== 0) union.data[k] = 1;
+  return { hole: v.hole, union, pixels: v.pixels };
 }
 
 async function finishPipeline(x: RunContext, st: {
   s1: Awaited<ReturnType<typeof inpaint>>; guide: Guide; back: (t: Tensor4) => Tensor4; fitResult?: FitResult; fitMs: number;
   seed: number; samples: number; refinerOn: boolean;
+  validation?: { hole: Tensor4; union: Tensor4; pixels: number; pending?: Promise<{ stage1: Tensor4; guideMs: number }> };
 }): Promise<PipelineRunResult> {
   const { cfg, req } = x;
   const { s1, guide, back, fitMs, seed, samples, refinerOn } = st;
@@ -286,21 +335,27 @@ async function finishPipeline(x: RunContext, st: {
   // out of the fit, refined by the same model, and compared with the real pixels there
   const guardCfg = cfg.refiner!;
   let validation: { hole: Tensor4; union: Tensor4; stage1: Tensor4; image: Tensor4; pixels: number } | undefined;
-  if (guardCfg.guard && guardCfg.guardMethod === 'validate' && !x.guideFit && s1.image.n / samples === 1) {
-    const v = validationHole(s1.mask.slice(0));
-    if (v) {
-      const union = s1.mask.slice(0).clone();
-      for (let k = 0; k < union.size; k++) if (v.hole.data[k] !== 0) union.data[k] = 1;
-      req.onProgress?.({ stage: 'validate', fraction: 0, label: `stage 1 of a validation hole (${v.pixels} px)` });
-      const inImage = s1.image.c === req.image.c ? s1.image.slice(0) : toChannels(s1.image.slice(0), req.image.c);
-      let sv = await inpaint({ image: inImage, mask: union, guide, seed, samples: 1, signal: req.signal });
-      if (sv.image.c !== s1.image.c) sv = { ...sv, stage1: toChannels(sv.stage1, s1.image.c), image: toChannels(sv.image, s1.image.c) };
-      assertFinite(sv.stage1, `guide "${guide.name}"`);
-      timings.guideMs += sv.timings.guideMs;
-      validation = { hole: v.hole, union, stage1: sv.stage1, image: sv.image, pixels: v.pixels };
-    } else {
-      x.logger.debug('guard: no room for a validation hole beside this hole; judging by texture instead');
+  const v = st.validation;
+  if (v) {
+    const { hole, union, pixels } = v;
+    req.onProgress?.({ stage: 'validate', fraction: 0, label: `stage 1 of a validation hole (${pixels} px)` });
+    const inImage = s1.image.c === req.image.c ? s1.image.slice(0) : toChannels(s1.image.slice(0), req.image.c);
+    let fromWorker: { stage1: Tensor4; guideMs: number } | undefined;
+    if (v.pending) {
+      try {
+        fromWorker = await v.pending;
+      } catch (err) {
+        if (err instanceof CancelledError || req.signal?.aborted) throw err;
+        // a guide error here is this thread's too (the same guide): run it here, where it is reported as usual
+        x.logger.debug(`guard: the validation hole's guide worker failed (${(err as Error).message}); filling it here`);
+      }
     }
+    let sv = fromWorker ? { stage1: fromWorker.stage1, image: inImage, timings: { guideMs: 0 } }
+      : await inpaint({ image: inImage, mask: union, guide, seed, samples: 1, signal: req.signal });
+    if (sv.image.c !== s1.image.c) sv = { ...sv, stage1: toChannels(sv.stage1, s1.image.c), image: toChannels(sv.image, s1.image.c) };
+    assertFinite(sv.stage1, `guide "${guide.name}"`);
+    timings.guideMs += sv.timings.guideMs; // the worker's fill ran beside stage 1: no wall time of its own
+    validation = { hole, union, stage1: sv.stage1, image: sv.image, pixels };
   }
   let resolved = x.fixed;
   if (!resolved && fitResult) {
@@ -442,7 +497,12 @@ async function runHd(
   const trivial = plans.every((p) => p.strategy === 'original') && image.h % multiple === 0 && image.w % multiple === 0;
   if (trivial) {
     const staged = await inner(req);
-    await req.onStage1?.(staged.stage1);
+    try {
+      await req.onStage1?.(staged.stage1);
+    } catch (err) {
+      staged.cancel();
+      throw err;
+    }
     return staged.finish();
   }
   if (image.n > 1) {
@@ -459,27 +519,32 @@ async function runHd(
   const stage1 = base.clone();
   // stage 1 of every region first (shown as soon as it exists), then the fits and refinements
   const staged: { rect: Rect; run: StagedRun; back: (t: Tensor4) => Tensor4 }[] = [];
-  for (const rect of plan.regions) {
-    const rw = rect.x1 - rect.x0, rh = rect.y1 - rect.y0;
-    let img = cropRect(image, rect), m = cropRect(mask, rect);
-    if (plan.scaled) {
-      img = resizeTensor(img, plan.scaled[0], plan.scaled[1]);
-      m = resizeMaskCovering(m, plan.scaled[0], plan.scaled[1]);
-    }
-    const ph = img.h, pw = img.w;
-    img = padToMultiple(img, multiple, cfg.hd.pad);
-    m = padToMultiple(m, multiple, 'zero');
-    const back = (t: Tensor4) => {
-      const u = topLeft(t, ph, pw);
-      return plan.scaled ? resizeTensor(u, rw, rh) : u;
-    };
-    const run = await inner({ ...req, image: img, mask: m, onStage1: undefined });
-    pasteHole(stage1, back(run.stage1), rect, mask);
-    staged.push({ rect, run, back });
-  }
-  await req.onStage1?.(stage1);
   const parts: { rect: Rect; res: PipelineRunResult; back: (t: Tensor4) => Tensor4 }[] = [];
-  for (const p of staged) parts.push({ rect: p.rect, res: await p.run.finish(), back: p.back });
+  try {
+    for (const rect of plan.regions) {
+      const rw = rect.x1 - rect.x0, rh = rect.y1 - rect.y0;
+      let img = cropRect(image, rect), m = cropRect(mask, rect);
+      if (plan.scaled) {
+        img = resizeTensor(img, plan.scaled[0], plan.scaled[1]);
+        m = resizeMaskCovering(m, plan.scaled[0], plan.scaled[1]);
+      }
+      const ph = img.h, pw = img.w;
+      img = padToMultiple(img, multiple, cfg.hd.pad);
+      m = padToMultiple(m, multiple, 'zero');
+      const back = (t: Tensor4) => {
+        const u = topLeft(t, ph, pw);
+        return plan.scaled ? resizeTensor(u, rw, rh) : u;
+      };
+      const run = await inner({ ...req, image: img, mask: m, onStage1: undefined });
+      pasteHole(stage1, back(run.stage1), rect, mask);
+      staged.push({ rect, run, back });
+    }
+    await req.onStage1?.(stage1);
+    for (const p of staged) parts.push({ rect: p.rect, res: await p.run.finish(), back: p.back });
+  } catch (err) {
+    for (const p of staged) p.run.cancel(); // workers of regions not finished stop with the run
+    throw err;
+  }
   const assemble = (pick: (r: PipelineRunResult) => Tensor4 | undefined): Tensor4 | undefined => {
     if (!parts.every((p) => pick(p.res))) return undefined;
     const out = base.clone();

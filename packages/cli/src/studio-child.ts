@@ -5,7 +5,8 @@
 import { CancelledError } from '@diff2s/core';
 import { decodeUpload, encodeBatch, shrinkForPreview } from '@diff2s/studio';
 import { PipelineStudioBackend } from './studio-backend';
-import { JobProcessOutput, JobProcessReply, JobProcessRequest, plainError, plainTensor, tensorOf } from './studio-process';
+import { plainError, plainTensor, tensorOf } from './messages';
+import type { JobProcessOutput, JobProcessReply, JobProcessRequest } from './studio-process';
 
 /** Previews are shrunk here to this many pixels on the longer side (the studio shows them at most this large). */
 const PREVIEW_MAX_SIDE = 384;

@@ -1,29 +1,15 @@
 import { ChildProcess, fork } from 'child_process';
 import { existsSync } from 'fs';
 import * as path from 'path';
-import {
-  CancelledError, ConfigError, Diff2sError, InputError, ModelError, ModelFileError, Tensor4,
-} from '@diff2s/core';
+import { CancelledError, ModelError, Tensor4 } from '@diff2s/core';
 import type {
   StudioBackend, StudioDescription, StudioEncodedRunRequest, StudioEncodedRunResult, StudioExample, StudioPipeline,
   StudioProgress, StudioRunHooks, StudioRunRequest, StudioRunResult,
 } from '@diff2s/studio';
+import { PlainError, PlainTensor, plainTensor, reviveError, tensorOf } from './messages';
 import { PipelineStudioBackend, StudioBackendOptions } from './studio-backend';
 
-/** A tensor as it crosses the process boundary (structured clone keeps the Float32Array). */
-export interface PlainTensor {
-  shape: [number, number, number, number];
-  data: Float32Array;
-}
-
-/** An error as it crosses the process boundary: its class name, message and the key path / file it names. */
-export interface PlainError {
-  name: string;
-  message: string;
-  path?: string;
-  file?: string;
-  stack?: string;
-}
+export { plainError, plainTensor, reviveError, tensorOf, type PlainError, type PlainTensor } from './messages';
 
 /** Parent → job process. */
 export type JobProcessRequest =
@@ -47,62 +33,6 @@ export type JobProcessReply =
   | { type: 'progress'; progress: Omit<StudioProgress, 'preview'> & { preview?: PlainTensor } }
   | { type: 'result'; output: JobProcessOutput }
   | { type: 'error'; error: PlainError };
-
-/** A tensor's shape and data for a message (the data is copied when the message is sent). */
-export function plainTensor(t: Tensor4): PlainTensor {
-  return { shape: [t.n, t.c, t.h, t.w], data: t.data };
-}
-
-/** The tensor a {@link PlainTensor} describes (checked: four dimensions, data of the right length). */
-export function tensorOf(p: PlainTensor): Tensor4 {
-  return new Tensor4(p.shape, p.data instanceof Float32Array ? p.data : new Float32Array(p.data));
-}
-
-/** An error's class name, message, key path and file, for a message. */
-export function plainError(err: unknown): PlainError {
-  if (err instanceof Error) {
-    return {
-      name: err.name || 'Error',
-      message: err.message,
-      ...(err instanceof ConfigError && err.path ? { path: err.path } : {}),
-      ...(err instanceof InputError && err.file ? { file: err.file } : {}),
-      ...(err.stack ? { stack: err.stack } : {}),
-    };
-  }
-  return { name: 'Error', message: String(err) };
-}
-
-/**
- * The error a {@link PlainError} describes, of the same diff2s class where it is one (so the studio treats a config
- * error from the job process as one: no stack trace in the log, the message to the page). The message is kept as is.
- */
-export function reviveError(p: PlainError): Error {
-  let err: Error;
-  switch (p.name) {
-    case 'ConfigError':
-    case 'UnknownNameError':
-      err = new ConfigError(p.message);
-      if (p.path) Object.defineProperty(err, 'path', { value: p.path });
-      break;
-    case 'InputError':
-      err = new InputError(p.message, p.file);
-      break;
-    case 'ModelFileError':
-      err = new ModelFileError(p.message, p.file);
-      break;
-    case 'ModelError':
-      err = new ModelError(p.message);
-      break;
-    case 'CancelledError':
-      err = new CancelledError(p.message);
-      break;
-    default:
-      err = p.name.endsWith('Error') && p.name !== 'Error' && p.name.length < 40 ? new Diff2sError(p.message) : new Error(p.message);
-      err.name = p.name;
-  }
-  if (p.stack) err.stack = p.stack;
-  return err;
-}
 
 /** The built job-process script (dist/studio-child.js), found beside this file or in the package's dist folder. */
 export function jobProcessScript(): string {

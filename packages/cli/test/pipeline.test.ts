@@ -167,6 +167,24 @@ describe('createPipeline', () => {
     await p.dispose();
   }, 120000);
 
+  it("the validation hole's stage 1 from the guide worker gives the same bytes and verdict as one filled in this thread", async () => {
+    const cfg = { seed: 3, guide: { type: 'patch' }, model: { path: modelDir, engine: 'onnx' }, refiner: { tk: 6 } }; // guard: validate
+    const out = [];
+    for (const parallelGuide of [true, false]) {
+      const p = await createPipeline(cfg, { container, parallelGuide });
+      try {
+        out.push(await p.run({ image, mask }));
+      } finally {
+        await p.dispose();
+      }
+    }
+    const [a, b] = out;
+    expect(a.guard![0].method).toBe('validate');
+    expect(a.guard![0].reason).toBe(b.guard![0].reason);
+    expect(Buffer.from(a.stage2!.data.buffer).equals(Buffer.from(b.stage2!.data.buffer))).toBe(true);
+    expect(Buffer.from(a.final.data.buffer).equals(Buffer.from(b.final.data.buffer))).toBe(true);
+  });
+
   it('the validating guard judges on a held-out hole of known pixels, which the fit never sees', async () => {
     const cfg = {
       seed: 1,
