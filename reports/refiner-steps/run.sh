@@ -4,10 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export DIFF2S_CACHE_DIR="${DIFF2S_CACHE_DIR:-$PWD/out/own-image/cache}"
-sets=("$@")
-[ ${#sets[@]} -eq 0 ] && sets=(vistex-strokes photos-strokes vistex-strokes-repaint)
-for s in "${sets[@]}"; do
-  echo "== $s ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))"
-  node packages/cli/dist/bin.js eval --config "reports/refiner-steps/$s.yaml" --quiet
-done
+. reports/lib/evals.sh
+run_evals refiner-steps "vistex-strokes photos-strokes vistex-strokes-repaint" "$@"
 node reports/own-image/report.js --out-dir out/refiner-steps --report-dir reports/refiner-steps --title 'Refiner steps: DDPM vs DDIM from T_k (issue 19)'
