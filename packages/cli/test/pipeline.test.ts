@@ -262,9 +262,9 @@ describe('createPipeline', () => {
   };
 
   it('refiner.detail: stage 2 is the whole refinement\'s coarse part with stage 1\'s fine detail (default σ 1)', async () => {
-    const whole = await runRefined({ detail: 0 });
-    const fine = await runRefined({});
-    const coarse = await runRefined({ detail: 3 });
+    const whole = await runRefined({ detail: 0, tone: 0 });
+    const fine = await runRefined({ tone: 0 });
+    const coarse = await runRefined({ detail: 3, tone: 0 });
     // the same draws: each is the whole refinement with the detail transfer applied
     const expected = transferDetail(whole.stage1, whole.stage2!, mask, 1);
     for (let k = 0; k < expected.size; k++) expect(fine.stage2!.data[k]).toBeCloseTo(expected.data[k], 5);
@@ -275,9 +275,9 @@ describe('createPipeline', () => {
     expect(dist(coarse.stage2!)).toBeLessThan(dist(whole.stage2!));
   });
 
-  it('refiner.tone: the detail transfer also drops the refinement\'s coarse change; a tone not above detail is a config error', async () => {
-    const whole = await runRefined({ detail: 0 });
-    const toned = await runRefined({ tone: 4 });
+  it('refiner.tone (default 4): the detail transfer also drops the refinement\'s coarse change; a tone not above detail is a config error', async () => {
+    const whole = await runRefined({ detail: 0, tone: 0 });
+    const toned = await runRefined({}); // the defaults: σ 1, tone 4
     const expected = transferDetail(whole.stage1, whole.stage2!, mask, 1, 4);
     for (let k = 0; k < expected.size; k++) expect(toned.stage2!.data[k]).toBeCloseTo(expected.data[k], 5);
     expect(knownPixelViolations(toned.final, image, mask)).toBe(0);
