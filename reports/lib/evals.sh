@@ -13,3 +13,15 @@ run_evals() {
     node packages/cli/dist/bin.js eval --config "reports/$folder/$s.yaml" --quiet
   done
 }
+
+# The refiner reports (own-image sets, one table per set by reports/own-image/report.js):
+#   run_refiner_report <folder> <default sets> <title> [set...]
+# Fits are cached in $DIFF2S_CACHE_DIR, by default the own-image eval's cache (out/own-image/cache), so reports that
+# compare refiner settings share one fit per image.
+run_refiner_report() {
+  local folder="$1" defaults="$2" title="$3"
+  shift 3
+  export DIFF2S_CACHE_DIR="${DIFF2S_CACHE_DIR:-$PWD/out/own-image/cache}"
+  run_evals "$folder" "$defaults" "$@"
+  node reports/own-image/report.js --out-dir "out/$folder" --report-dir "reports/$folder" --title "$title"
+}

@@ -5,5 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export DIFF2S_CACHE_DIR="${DIFF2S_CACHE_DIR:-$PWD/out/warm-start/cache}"
 . reports/lib/evals.sh
-run_evals warm-start "embark-strokes" "$@"
-node reports/own-image/report.js --out-dir out/warm-start --report-dir reports/warm-start --title 'Warm start vs from scratch (issue 18)'
+run_refiner_report warm-start "embark-strokes" 'Warm start vs from scratch (issue 18)' "$@"
