@@ -71,7 +71,6 @@ export function runGuideInWorker(req: GuideWorkerRequest, signal?: AbortSignal):
   return run;
 }
 
-
 /** {@link GuideWorkerRequest}'s tensors from the pipeline's (copied into the message). */
 export function guideWorkerRequest(guide: GuideWorkerRequest['guide'], baseDir: string, image: Tensor4, mask: Tensor4, seed: number): GuideWorkerRequest {
   return { guide, baseDir, image: plainTensor(image), mask: plainTensor(mask), seed };
