@@ -179,6 +179,58 @@ export function blendByMask(a: Tensor4, b: Tensor4, mask: Tensor4, out: Tensor4)
   return out;
 }
 
+/** A rectangle [x0, x1) × [y0, y1) of an image. */
+export interface Rect {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
+/** The crop `r` of every image of `t` (`t` itself when `r` is the whole image). */
+export function cropRect(t: Tensor4, r: Rect): Tensor4 {
+  const cw = r.x1 - r.x0, ch = r.y1 - r.y0;
+  if (r.x0 === 0 && r.y0 === 0 && cw === t.w && ch === t.h) return t;
+  const out = new Tensor4([t.n, t.c, ch, cw]);
+  for (let i = 0; i < t.n; i++) for (let c = 0; c < t.c; c++) for (let y = 0; y < ch; y++) {
+    const src = t.index(i, c, r.y0 + y, r.x0);
+    out.data.set(t.data.subarray(src, src + cw), out.index(i, c, y, 0));
+  }
+  return out;
+}
+
+/** Paste `part` (every image, every channel) into `into` at `r`'s top-left corner (`part` is r's size). */
+export function pasteRect(into: Tensor4, part: Tensor4, r: Rect): void {
+  const cw = r.x1 - r.x0, ch = r.y1 - r.y0;
+  if (part.n !== into.n || part.c !== into.c || part.h !== ch || part.w !== cw) {
+    throw new Error(`pasteRect: part [${part.shape.join(',')}] does not fit the ${cw}×${ch} rectangle of [${into.shape.join(',')}]`);
+  }
+  for (let i = 0; i < into.n; i++) for (let c = 0; c < into.c; c++) for (let y = 0; y < ch; y++) {
+    const dst = into.index(i, c, r.y0 + y, r.x0);
+    into.data.set(part.data.subarray(part.index(i, c, y, 0), part.index(i, c, y, 0) + cw), dst);
+  }
+}
+
+/** The bounding box of the non-zero pixels of a mask [N,1,H,W] over all its images; undefined when it has none. */
+export function maskBounds(mask: Tensor4): Rect | undefined {
+  const { h, w } = mask;
+  let x0 = w, y0 = h, x1 = 0, y1 = 0;
+  for (let i = 0; i < mask.n; i++) {
+    const base = i * mask.imageSize;
+    for (let y = 0; y < h; y++) {
+      const row = base + y * w;
+      for (let x = 0; x < w; x++) {
+        if (mask.data[row + x] === 0) continue;
+        if (x < x0) x0 = x;
+        if (x >= x1) x1 = x + 1;
+        if (y < y0) y0 = y;
+        y1 = y + 1;
+      }
+    }
+  }
+  return x1 > x0 ? { x0, y0, x1, y1 } : undefined;
+}
+
 /** Whether an image is grey in content: one channel, or RGB with every pixel's channels within half an 8-bit level. */
 export function isGreyContent(t: Tensor4): boolean {
   if (t.c === 1) return true;

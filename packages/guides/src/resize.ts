@@ -1,4 +1,7 @@
-import { Tensor4 } from '@diff2s/core';
+import { Tensor4, cropRect, type Rect } from '@diff2s/core';
+
+/** Re-exported from core (their owner) for the guides' callers. */
+export { cropRect, type Rect };
 
 /**
  * Resampling helpers for guides that bring images to a network's size (planar CHW float32 buffers).
@@ -133,26 +136,6 @@ export function padPlanes(src: ArrayLike<number>, c: number, h: number, w: numbe
         out[(ch * nh + y) * nw + x] = src[(ch * h + sy) * w + mapIndex(x, w)];
       }
     }
-  }
-  return out;
-}
-
-/** A rectangle [x0, x1) × [y0, y1) of an image. */
-export interface Rect {
-  x0: number;
-  y0: number;
-  x1: number;
-  y1: number;
-}
-
-/** The crop `r` of every image of `t` (`t` itself when `r` is the whole image). */
-export function cropRect(t: Tensor4, r: Rect): Tensor4 {
-  const cw = r.x1 - r.x0, ch = r.y1 - r.y0;
-  if (r.x0 === 0 && r.y0 === 0 && cw === t.w && ch === t.h) return t;
-  const out = new Tensor4([t.n, t.c, ch, cw]);
-  for (let i = 0; i < t.n; i++) for (let c = 0; c < t.c; c++) for (let y = 0; y < ch; y++) {
-    const src = t.index(i, c, r.y0 + y, r.x0);
-    out.data.set(t.data.subarray(src, src + cw), out.index(i, c, y, 0));
   }
   return out;
 }

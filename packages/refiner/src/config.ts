@@ -26,6 +26,13 @@ export const RefinerOptions = z
      * in training: x̄ = m⊙x_t + (1−m)⊙x_0, Alg. 1 line 6). `auto`: `hole` for conditional networks, else `all`.
      */
     noiseRegion: z.enum(['auto', 'all', 'hole']).default('auto'),
+    /**
+     * Refine a crop around the hole, not the whole image, when the network declares its receptive field (the native
+     * convolutional UNets): the hole's bounding box grown by that radius and aligned to the network's size multiple.
+     * Pixels outside it cannot reach the hole's prediction at any step (known pixels are pasted back every step), so
+     * the result has the whole-image refinement's distribution (its random draws differ), at the crop's cost.
+     */
+    crop: z.boolean().default(true),
   })
   .strict();
 export type RefinerOptions = z.infer<typeof RefinerOptions>;

@@ -1,4 +1,4 @@
-import { InputError, Tensor4, blurPlane, gaussianKernel } from '@diff2s/core';
+import { InputError, Tensor4, blurPlane, cropRect, gaussianKernel, maskBounds, pasteRect } from '@diff2s/core';
 
 /**
  * Detail transfer (frequency split): inside the hole, the refined result's low frequencies with stage 1's fine detail,
@@ -27,9 +27,20 @@ export function transferDetail(stage1: Tensor4, stage2: Tensor4, mask: Tensor4, 
   if (tone > 0 && sigma > 0 && !(tone > sigma)) {
     throw new InputError(`detail transfer: the tone scale (${tone} px) must be larger than the detail scale (${sigma} px)`);
   }
+  const rs = Math.max(1, Math.ceil(3 * sigma)), rt = Math.max(1, Math.ceil(3 * tone));
+  // only the hole changes, and its blurs read no farther than the larger kernel's radius: the work is done on the
+  // hole's bounding box grown by it (the same values, bit for bit, at a cost that grows with the hole)
+  const box = maskBounds(mask);
+  if (!box) return out;
+  const r = Math.max(sigma > 0 ? rs : 0, tone > 0 ? rt : 0);
+  const rect = { x0: Math.max(0, box.x0 - r), y0: Math.max(0, box.y0 - r), x1: Math.min(w, box.x1 + r), y1: Math.min(h, box.y1 + r) };
+  if (rect.x0 > 0 || rect.y0 > 0 || rect.x1 < w || rect.y1 < h) {
+    pasteRect(out, transferDetail(cropRect(stage1, rect), cropRect(stage2, rect), cropRect(mask, rect), sigma, tone), rect);
+    return out;
+  }
   const hw = h * w;
-  const k = sigma > 0 ? gaussianKernel(sigma, Math.max(1, Math.ceil(3 * sigma))) : undefined;
-  const kt = tone > 0 ? gaussianKernel(tone, Math.max(1, Math.ceil(3 * tone))) : undefined;
+  const k = sigma > 0 ? gaussianKernel(sigma, rs) : undefined;
+  const kt = tone > 0 ? gaussianKernel(tone, rt) : undefined;
   const a = new Float64Array(hw), b = new Float64Array(hw), tmp = new Float64Array(hw), la = new Float64Array(hw), lb = new Float64Array(hw);
   const d = kt ? new Float64Array(hw) : undefined, ld = kt ? new Float64Array(hw) : undefined;
   for (let i = 0; i < n; i++) {

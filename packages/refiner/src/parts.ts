@@ -10,6 +10,12 @@ export interface UNetParts<S = unknown> {
   readonly predictionType: PredictionType;
   /** Whether the network sees (x_m, mask) (Palette / Diff-2sIR) or only x_t (RePaint-style). */
   readonly conditional: boolean;
+  /**
+   * Optional: input pixels farther than `radius` from an output pixel cannot change it, and crops whose origin is a
+   * multiple of `multiple` keep the network's function (a convolutional network without attention or normalisation
+   * over the image). With it, the refiner runs on a crop around the hole ({@link RefinerOptions} `crop`).
+   */
+  readonly receptiveField?: { radius: number; multiple: number };
   /** F_e on the batch: returns h₋₁ [N, C_h, h, w] and the skips. */
   encode(xt: Tensor4, step: DenoiserStep, cond: Conditioning): Promise<{ h: Tensor4; skips: S }>;
   /** F_m: h₋₁ → h. */

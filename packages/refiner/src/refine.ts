@@ -1,5 +1,6 @@
 import {
-  assertBinaryMask, assertMaskFits, assertSameShape, blendByMask, ConfigError, NoiseSchedule, Rng, Sampler, StepInfo, Tensor4, parseConfig,
+  assertBinaryMask, assertMaskFits, assertSameShape, blendByMask, ConfigError, cropRect, maskBounds, NoiseSchedule, parseConfig, pasteRect,
+  Rng, Sampler, StepInfo, Tensor4, type Rect,
 } from '@diff2s/core';
 import { REFINER_SAMPLERS, RefinerOptions, RefinerOptionsInput } from './config';
 import { RefinerDenoiser } from './network';
@@ -52,6 +53,8 @@ export async function refine(guideImage: Tensor4, image: Tensor4, mask: Tensor4,
   const tStart = opts.strategy === 'start' ? T : opts.tk;
   if (tStart > T) throw new ConfigError(`T_k = ${tStart} exceeds the model's schedule length T = ${T}`, 'refiner.tk');
   if (tStart === 0) return blendByMask(guideImage, image, mask, guideImage.zerosLike());
+  const crop = opts.crop ? refineCrop(mask, setup.network.receptiveField) : undefined;
+  if (crop) return refineOnCrop(guideImage, image, mask, crop, { ...setup, options: { ...opts, crop: false } });
   const denoiser = new RefinerDenoiser(setup.network, guideImage, image, mask, setup.rng.derive('guide-noise'), opts);
   return setup.sampler.sample({
     denoiser,
@@ -65,3 +68,39 @@ export async function refine(guideImage: Tensor4, image: Tensor4, mask: Tensor4,
   });
 }
 
+
+/**
+ * The crop the refinement needs (`crop` option): the hole's bounding box (over the batch) grown by the network's
+ * receptive-field radius, its corners moved out to multiples of the network's size multiple (so its downsampling
+ * grid is the whole image's), within the image. Undefined when the network declares no receptive field, the mask has
+ * no hole, or the crop would be the whole image.
+ */
+export function refineCrop(mask: Tensor4, field: { radius: number; multiple: number } | undefined): Rect | undefined {
+  if (!field || !Number.isFinite(field.radius)) return undefined;
+  const box = maskBounds(mask);
+  if (!box) return undefined;
+  const m = Math.max(1, field.multiple), r = Math.max(0, Math.ceil(field.radius));
+  const lo = (v: number) => Math.max(0, Math.floor((v - r) / m) * m);
+  const hi = (v: number, size: number) => Math.min(size, Math.ceil((v + r) / m) * m);
+  const rect = { x0: lo(box.x0), y0: lo(box.y0), x1: hi(box.x1, mask.w), y1: hi(box.y1, mask.h) };
+  return rect.x0 === 0 && rect.y0 === 0 && rect.x1 === mask.w && rect.y1 === mask.h ? undefined : rect;
+}
+
+/** Refine the crop `r` and paste it into a copy of `image`; per-step previews are shown at the full size. */
+async function refineOnCrop(guideImage: Tensor4, image: Tensor4, mask: Tensor4, r: Rect, setup: RefineSetup): Promise<Tensor4> {
+  const onStep = setup.onStep;
+  let xt: Tensor4 | undefined, x0: Tensor4 | undefined; // full-size preview buffers, reused every step
+  const refined = await refine(cropRect(guideImage, r), cropRect(image, r), cropRect(mask, r), {
+    ...setup,
+    onStep: onStep && ((info) => {
+      xt ??= image.clone();
+      x0 ??= image.clone();
+      pasteRect(xt, info.xt, r);
+      pasteRect(x0, info.x0Pred, r);
+      return onStep({ ...info, xt, x0Pred: x0 });
+    }),
+  });
+  const out = image.clone();
+  pasteRect(out, refined, r);
+  return out;
+}

@@ -53,6 +53,25 @@ describe('transferDetail', () => {
     expect(() => transferDetail(s1, s2, big, 4, 2)).toThrow(/tone scale \(2 px\) must be larger than the detail scale \(4 px\)/);
   });
 
+  it('works on the hole box grown by the kernel radius: the same values bit for bit as on the whole image', () => {
+    const H = 64, W = 64;
+    const small = make(1, H, W, (_c, y, x) => (x >= 20 && x < 30 && y >= 24 && y < 34 ? 1 : 0));
+    // the same hole plus one far pixel: its box is the whole image, so nothing is cropped
+    const wide = small.clone();
+    wide.data[0] = 1;
+    wide.data[H * W - 1] = 1;
+    const s1 = make(3, H, W, (c, y, x) => Math.sin(0.7 * x + 1.3 * y + c));
+    const s2 = make(3, H, W, (c, y, x) => 0.5 * Math.cos(0.4 * x - 0.9 * y + 2 * c));
+    const a = transferDetail(s1, s2, small, 1, 4), b = transferDetail(s1, s2, wide, 1, 4);
+    let inHole = 0;
+    for (let c = 0; c < 3; c++) for (let p = 0; p < H * W; p++) {
+      const i = c * H * W + p;
+      if (small.data[p]) { expect(a.data[i]).toBe(b.data[i]); inHole++; } else expect(a.data[i]).toBe(s2.data[i]);
+    }
+    expect(inHole).toBe(300);
+    expect(transferDetail(s1, s2, make(1, H, W, () => 0), 1, 4).data).toEqual(s2.data);
+  });
+
   it('clamps to [-1, 1] and refuses mismatched shapes', () => {
     const bright = make(2, h, w, () => 0.99);
     const out = transferDetail(make(2, h, w, (_c, y, x) => ((x + y) % 2 ? 1 : -1)), bright, mask, 1);

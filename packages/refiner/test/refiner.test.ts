@@ -1,8 +1,8 @@
 import {
-  ConfigError, createContainer, knownPixelViolations, linearSchedule, Rng, Tensor4,
+  blendByMask, ConfigError, createContainer, knownPixelViolations, linearSchedule, Rng, StepInfo, Tensor4,
 } from '@diff2s/core';
 import {
-  guideChannelCount, inpaint, plainForward, refine, RefinerDenoiser, swapChannels,
+  guideChannelCount, inpaint, plainForward, refine, refineCrop, RefinerDenoiser, swapChannels,
 } from '@diff2s/refiner';
 import { ToyUNet } from './toy';
 
@@ -169,6 +169,64 @@ describe('refine (Diff-2sIR⁺)', () => {
       network: new ToyUNet(), schedule, sampler, rng: new Rng(1), options: { strategy: 'start', tk: 5 }, onStep: () => void steps++,
     });
     expect(steps).toBe(sampler.plannedSteps(50, schedule));
+  });
+});
+
+describe('refine on a crop around the hole', () => {
+  const container = createContainer();
+  // betas so small that every draw but x_m's is scaled by ~1e-4, and a network that ignores x_m (whose hole is drawn
+  // noise): the refinement is then a deterministic function of the images and the network (x₀ prediction, DDIM η = 0),
+  // so a crop must give the whole image's values in the hole
+  const quiet = linearSchedule(20, 1e-8, 1e-8);
+  const image = randomImage([1, 3, 16, 16], 21);
+  const guide = randomImage([1, 3, 16, 16], 22);
+  const mask = new Tensor4([1, 1, 16, 16]);
+  for (let y = 5; y < 9; y++) for (let x = 3; x < 9; x++) mask.data[y * 16 + x] = 1;
+  const sampler = container.samplers.create('ddim', { steps: 4 }, undefined);
+  const run = async (field: { radius: number; multiple: number } | undefined, crop = true, onStep?: (i: StepInfo) => void) => {
+    const net = new ToyUNet(3, 4, 5, { predictionType: 'x0', xmWeight: 0, ...(field ? { receptiveField: field } : {}) });
+    const out = await refine(guide, image, mask, { network: net, schedule: quiet, sampler, rng: new Rng(3), options: { tk: 15, crop }, onStep });
+    return { out, sizes: net.sizes };
+  };
+  const maxDiff = (a: Tensor4, b: Tensor4) => a.data.reduce((m, v, k) => Math.max(m, Math.abs(v - b.data[k])), 0);
+
+  it('refineCrop: the hole box grown by the radius, aligned to the multiple, inside the image; none when it is all', () => {
+    expect(refineCrop(mask, { radius: 1, multiple: 2 })).toEqual({ x0: 2, y0: 4, x1: 10, y1: 10 });
+    expect(refineCrop(mask, { radius: 3, multiple: 4 })).toEqual({ x0: 0, y0: 0, x1: 12, y1: 12 });
+    expect(refineCrop(mask, { radius: 20, multiple: 2 })).toBeUndefined();
+    expect(refineCrop(mask, undefined)).toBeUndefined();
+    expect(refineCrop(new Tensor4([1, 1, 16, 16]), { radius: 1, multiple: 2 })).toBeUndefined();
+  });
+
+  it('runs the network on the crop only, and equals the whole-image refinement', async () => {
+    const whole = await run(undefined);
+    const cropped = await run({ radius: 1, multiple: 2 });
+    expect(whole.sizes.every(([h, w]) => h === 16 && w === 16)).toBe(true);
+    expect(cropped.sizes.every(([h, w]) => h === 6 && w === 8)).toBe(true);
+    expect(knownPixelViolations(cropped.out, image, mask)).toBe(0);
+    expect(maxDiff(cropped.out, whole.out)).toBeLessThan(1e-3);
+    // the network did change the hole (the comparison is not between two copies of the guide)
+    expect(maxDiff(whole.out, blendByMask(guide, image, mask, image.zerosLike()))).toBeGreaterThan(1e-2);
+    // crop: false runs the whole image whatever the network declares
+    expect((await run({ radius: 1, multiple: 2 }, false)).sizes[0]).toEqual([16, 16]);
+  });
+
+  it('a crop that breaks the declared field (misaligned to the pooling) changes the result', async () => {
+    const whole = await run(undefined);
+    const wrong = await run({ radius: 0, multiple: 1 }); // origin 3: the 2×2 blocks of the pooling shift
+    expect(maxDiff(wrong.out, whole.out)).toBeGreaterThan(2e-2);
+  });
+
+  it('per-step previews are full-size images with the crop pasted in', async () => {
+    const seen: [number, number, number][] = [];
+    let outside = 0;
+    await run({ radius: 1, multiple: 2 }, true, (i) => {
+      seen.push([i.x0Pred.h, i.x0Pred.w, i.xt.w]);
+      outside = Math.max(outside, Math.abs(i.x0Pred.data[0] - image.data[0]));
+    });
+    expect(seen.length).toBe(4);
+    expect(seen.every(([h, w, xw]) => h === 16 && w === 16 && xw === 16)).toBe(true);
+    expect(outside).toBe(0);
   });
 });
 

@@ -7,13 +7,22 @@ import type { UNetParts } from '@diff2s/refiner';
  * middle: channel-mixing matrix + tanh; decoder: nearest 2x upsample, linear map to C channels, plus 0.1·skip.
  */
 export class ToyUNet implements UNetParts<Tensor4> {
-  readonly predictionType = 'epsilon' as const;
+  readonly predictionType: 'epsilon' | 'x0';
   readonly conditional = true;
   readonly calls = { encode: 0, middle: 0, decode: 0 };
+  /** The [H, W] of every encoder input. */
+  readonly sizes: [number, number][] = [];
+  /** What it declares: its output at a pixel reads only the pixel's aligned 2×2 block (unless told otherwise). */
+  readonly receptiveField?: { radius: number; multiple: number };
+  /** Scale of the x_m inputs (0: the network ignores x_m, whose hole is drawn noise). */
+  private readonly xmWeight: number;
   private readonly wEnc: Float64Array;
   private readonly wMid: Float64Array;
   private readonly wDec: Float64Array;
-  constructor(readonly channels = 3, readonly hidden = 4, seed = 5) {
+  constructor(readonly channels = 3, readonly hidden = 4, seed = 5, opts: { predictionType?: 'epsilon' | 'x0'; receptiveField?: { radius: number; multiple: number }; xmWeight?: number } = {}) {
+    this.xmWeight = opts.xmWeight ?? 1;
+    this.predictionType = opts.predictionType ?? 'epsilon';
+    if (opts.receptiveField) this.receptiveField = opts.receptiveField;
     const r = new Rng(seed);
     this.wEnc = Float64Array.from({ length: hidden * (2 * channels + 1) }, () => r.normal() * 0.5);
     this.wMid = Float64Array.from({ length: hidden * hidden }, () => r.normal() * 0.5);
@@ -22,6 +31,7 @@ export class ToyUNet implements UNetParts<Tensor4> {
 
   async encode(xt: Tensor4, step: DenoiserStep, cond: Conditioning): Promise<{ h: Tensor4; skips: Tensor4 }> {
     this.calls.encode++;
+    this.sizes.push([xt.h, xt.w]);
     const { n, c, h, w } = xt;
     const H = h >> 1, W = w >> 1, K = this.hidden, inC = 2 * c + 1;
     const out = new Tensor4([n, K, H, W]);
@@ -30,7 +40,7 @@ export class ToyUNet implements UNetParts<Tensor4> {
       for (let dy = 0; dy < 2; dy++) for (let dx = 0; dx < 2; dx++) {
         for (let ch = 0; ch < inC; ch++) {
           const v = ch < c ? xt.data[xt.index(i, ch, 2 * y + dy, 2 * x + dx)]
-            : ch < 2 * c ? cond.xm.data[cond.xm.index(i, ch - c, 2 * y + dy, 2 * x + dx)]
+            : ch < 2 * c ? this.xmWeight * cond.xm.data[cond.xm.index(i, ch - c, 2 * y + dy, 2 * x + dx)]
               : cond.mask.data[cond.mask.index(i, 0, 2 * y + dy, 2 * x + dx)];
           s += (this.wEnc[k * inC + ch] * v) / 4;
         }

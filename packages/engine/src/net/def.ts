@@ -199,3 +199,66 @@ export function validateNetworkDef(def: NetworkDef): void {
   }
   for (const p of def.params) if (!used.has(p.name)) throw new Error(`parameter "${p.name}" is declared but unused`);
 }
+
+/** How far a network's output pixel can see: see {@link receptiveField}. */
+export interface ReceptiveField {
+  /** Input pixels farther than this (chessboard distance, pixels) from an output pixel cannot change it. */
+  radius: number;
+  /** Crops keep the network's function when their origin is a multiple of this (its downsampling factor). */
+  multiple: number;
+}
+
+/**
+ * The receptive field of a definition's full forward pass (encoder → middle → decoder), from its ops: each value's
+ * radius (in input pixels, around its cell's footprint) and scale. A stride-s conv of kernel k and padding p at scale
+ * σ adds max(p, k − 1 − p)·σ; 2×2 average pooling adds nothing (a cell's footprint is its children's); nearest
+ * upsampling adds σ/2; pointwise ops, sums and concatenations take the largest radius of their inputs; vectors
+ * (embeddings) have none. Undefined for ops that see the whole image (group normalisation, attention): such a network
+ * cannot be run on a crop without changing its output.
+ */
+export function receptiveField(def: NetworkDef): ReceptiveField | undefined {
+  const params = paramMap(def);
+  const info = new Map<string, { r: number; s: number } | 'vector'>([[def.io.input, { r: 0, s: 1 }], [def.io.noise, 'vector']]);
+  const spatial = (v: string) => {
+    const x = info.get(v);
+    if (x === undefined) throw new Error(`receptiveField: value "${v}" is not defined before it is read`);
+    return x;
+  };
+  for (const name of SECTION_ORDER) {
+    for (const op of def.sections[name].ops) {
+      const ins = opInputs(op).map(spatial);
+      const maps = ins.filter((x): x is { r: number; s: number } => x !== 'vector');
+      const r = Math.max(0, ...maps.map((x) => x.r));
+      const s = maps.length ? maps[0].s : 1;
+      switch (op.op) {
+        case 'groupNorm':
+        case 'attention':
+          return undefined;
+        case 'conv2d': {
+          const k = params.get(op.weight)!.shape[2];
+          info.set(op.out, { r: r + Math.max(op.pad, k - 1 - op.pad) * s, s: s * op.stride });
+          break;
+        }
+        case 'avgPool2':
+          info.set(op.out, { r, s: 2 * s });
+          break;
+        case 'upsample2':
+          info.set(op.out, { r: r + s / 2, s: s / 2 });
+          break;
+        case 'dense':
+        case 'timestepEmbedding':
+          if (maps.length) return undefined; // a dense map over an image's values would mix all of them
+          info.set(op.out, 'vector');
+          break;
+        case 'tile':
+          info.set(op.out, { r: 0, s: (spatial(op.like) as { s: number }).s });
+          break;
+        default:
+          info.set(op.out, maps.length ? { r, s } : 'vector');
+      }
+    }
+  }
+  const out = info.get(def.io.output);
+  if (!out || out === 'vector') return undefined;
+  return { radius: Math.ceil(out.r), multiple: def.shapes.sizeMultiple };
+}

@@ -19,7 +19,7 @@ import * as path from 'path';
 import {
   assertSameShape, Conditioning, Denoiser, DenoiserStep, InputError, ModelError, PredictionType, Rng, Tensor4,
 } from '@diff2s/core';
-import type { NetworkDef } from '../net/def';
+import { receptiveField, type NetworkDef, type ReceptiveField } from '../net/def';
 import { initWeights } from '../net/init';
 import { assertUNetSize, buildUNetInput, noiseLevelFor, writeUNetInput } from '../net/input';
 import type { WeightMap } from '../net/types';
@@ -92,6 +92,8 @@ export class OnnxUNet implements Denoiser {
   readonly engine = 'onnx' as const;
   readonly predictionType: PredictionType;
   readonly conditional: boolean;
+  /** How far an output pixel sees (undefined: the whole image); the refiner crops around the hole by it. */
+  readonly receptiveField: ReceptiveField | undefined;
   readonly name: string;
   /** Declared graph inputs per part (`noise` only where the graph uses it). */
   private readonly inputNames: Record<OnnxPartName, Set<string>>;
@@ -117,6 +119,7 @@ export class OnnxUNet implements Denoiser {
     this.predictionType = config.predictionType;
     this.conditional = isConditional(config);
     this.name = options.name ?? `onnx-unet(${config.layout}, ${config.baseChannels}ch)`;
+    this.receptiveField = receptiveField(def);
     const names = (p: OnnxPartName) => new Set(onnxPartSignature(def, p).inputs.map((s) => s.name));
     this.inputNames = { encoder: names('encoder'), middle: names('middle'), decoder: names('decoder'), full: names('full') };
   }

@@ -8,7 +8,7 @@ import * as path from 'path';
 import {
   assertSameShape, Conditioning, Denoiser, DenoiserStep, InputError, ModelError, PredictionType, Rng, Tensor4,
 } from '@diff2s/core';
-import type { NetworkDef } from '../net/def';
+import { receptiveField, type NetworkDef, type ReceptiveField } from '../net/def';
 import { initWeights } from '../net/init';
 import { assertUNetSize, buildUNetInput, noiseLevelFor, sliceBatch } from '../net/input';
 import type { WeightMap } from '../net/types';
@@ -54,6 +54,8 @@ export class NativeUNet implements Denoiser {
   readonly engine = 'tfjs' as const;
   readonly predictionType: PredictionType;
   readonly conditional: boolean;
+  /** How far an output pixel sees (undefined: the whole image); the refiner crops around the hole by it. */
+  readonly receptiveField: ReceptiveField | undefined;
   readonly name: string;
   private outBuf?: Tensor4;
 
@@ -61,6 +63,7 @@ export class NativeUNet implements Denoiser {
     this.predictionType = config.predictionType;
     this.conditional = isConditional(config);
     this.name = name ?? `native-unet(${config.layout}, ${config.baseChannels}ch)`;
+    this.receptiveField = receptiveField(def);
   }
 
   /** Initialise the engine and build the network (weights given, or seeded init). */
