@@ -42,6 +42,10 @@ describe('studio with the real pipeline backend', () => {
     expect(d.hdStrategies).toEqual(['auto', 'crop', 'resize', 'original']);
     expect(Object.keys(d.samplerSchemas!)).toEqual(['ddpm', 'ddim', 'repaint']);
     expect((await backend.parsePipeline('hd: { strategy: crop }')).hd?.strategy).toBe('crop');
+    // an uploaded pipeline keeps every refiner key, not only those the page's form edits
+    const up = await backend.parsePipeline('refiner: { tk: 50, detail: 2, tone: 8, guard: false, crop: false }');
+    expect(up.refiner).toMatchObject({ enabled: true, tk: 50, detail: 2, tone: 8, guard: false, crop: false });
+    await expect(backend.parsePipeline('refiner: { tone: 1, detail: 2 }')).rejects.toThrow(/refiner\.tone/);
     await expect(backend.parsePipeline('guide: { type: file, path: /etc/passwd }')).rejects.toThrow(/not available in the studio \(at guide\.type\)/);
     const res = await fetch(`${studio.url}api/pipeline`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'guide: { type: onnx, model: ../../x.onnx }' });
     expect(res.status).toBe(400);

@@ -40,8 +40,13 @@ export interface FitRequest {
   image: Tensor4;
   /** [1,1,H,W], 1 = hole. */
   mask: Tensor4;
-  /** What the hole holds during training (the stage-1 result): crops covering the hole look as they will when refined. */
-  fill?: Tensor4;
+  /**
+   * What the hole holds during training (the stage-1 result): crops covering the hole look as they will when refined.
+   * Either the values, or (`key` + `get`) a deterministic recipe for them — the cache key then hashes `key` (what the
+   * fill is made from: the guide's config and seed; the image and the mask are hashed anyway) and `get` runs only on a
+   * cache miss, so a cached fit is found before the fill exists.
+   */
+  fill?: Tensor4 | { key: string; get: () => Promise<Tensor4> };
   fit: FitConfig;
   /** The refiner's start step (for `tMax: auto`). */
   tk: number;
@@ -130,9 +135,23 @@ async function fitKey(req: FitRequest, s: ResolvedFit): Promise<string> {
   h.update(JSON.stringify([known.shape, req.seed, { ...s, init: undefined }, engineVersion()]));
   h.update(new Uint8Array(known.data.buffer, known.data.byteOffset, known.data.byteLength));
   h.update(new Uint8Array(req.mask.data.buffer, req.mask.data.byteOffset, req.mask.data.byteLength));
-  if (req.fill) h.update(new Uint8Array(req.fill.data.buffer, req.fill.data.byteOffset, req.fill.data.byteLength));
+  if (req.fill instanceof Tensor4) h.update(new Uint8Array(req.fill.data.buffer, req.fill.data.byteOffset, req.fill.data.byteLength));
+  else if (req.fill) h.update(`fill: ${req.fill.key}`);
   if (s.init) h.update(await fs.readFile(path.join(s.init, 'weights.bin')));
   return h.digest('hex').slice(0, 24);
+}
+
+/** The fit `req` asks for when the cache holds it (no training, no fill made), else undefined. */
+export async function cachedFit(req: FitRequest): Promise<FitResult | undefined> {
+  if (req.image.n !== 1) throw new InputError('fitting takes one image at a time');
+  if (!req.fit.cache) return undefined;
+  const s = await resolveFit(req.fit, req.image, req.tk, req.baseDir);
+  const dir = path.join(cacheDir(), 'fits', await fitKey(req, s));
+  if (!existsSync(path.join(dir, 'model.json'))) return undefined;
+  const card = await readModelCard(dir);
+  req.logger.info(`fitted model from the cache: ${dir}`);
+  if (req.fit.keep) await copyModel(dir, path.resolve(req.baseDir, req.fit.keep));
+  return { dir, cached: true, steps: card.training?.steps ?? 0, seconds: Number(card.training?.seconds ?? 0), finalLoss: Number(card.training?.finalLoss ?? NaN), settings: s };
 }
 
 /**
@@ -140,7 +159,8 @@ async function fitKey(req: FitRequest, s: ResolvedFit): Promise<string> {
  * machine, so two fresh fits may differ; the cache makes re-runs identical (set `seconds` high and `steps` to pin a fit).
  */
 export async function fitModel(req: FitRequest): Promise<FitResult> {
-  if (req.image.n !== 1) throw new InputError('fitting takes one image at a time');
+  const hit = await cachedFit(req);
+  if (hit) return hit;
   const s = await resolveFit(req.fit, req.image, req.tk, req.baseDir);
   const key = await fitKey(req, s);
   const root = req.fit.cache ? path.join(cacheDir(), 'fits') : await fs.mkdtemp(path.join(os.tmpdir(), 'diff2s-fit-'));
@@ -148,16 +168,11 @@ export async function fitModel(req: FitRequest): Promise<FitResult> {
   const keep = async () => {
     if (req.fit.keep) await copyModel(dir, path.resolve(req.baseDir, req.fit.keep));
   };
-  if (req.fit.cache && existsSync(path.join(dir, 'model.json'))) {
-    const card = await readModelCard(dir);
-    req.logger.info(`fitted model from the cache: ${dir}`);
-    await keep();
-    return { dir, cached: true, steps: card.training?.steps ?? 0, seconds: Number(card.training?.seconds ?? 0), finalLoss: Number(card.training?.finalLoss ?? NaN), settings: s };
-  }
   await fs.mkdir(root, { recursive: true });
   const tmp = await fs.mkdtemp(path.join(root, `.fit-${key}-`));
   const dataCfg = { crop: s.crop, flips: true, scales: s.scales, masks: { type: 'freeform' as const } };
-  const data = TrainingData.fromImage(req.image, req.mask, dataCfg, { fill: req.fill, name: 'the image being inpainted (hole excluded)' });
+  const fill = req.fill instanceof Tensor4 || !req.fill ? req.fill : await req.fill.get();
+  const data = TrainingData.fromImage(req.image, req.mask, dataCfg, { fill, name: 'the image being inpainted (hole excluded)' });
   const cfg: TrainConfigInput = {
     seed: req.seed,
     ...(s.init ? { init: s.init } : { model: { preset: 'frugal', imageChannels: req.image.c === 1 ? 1 : 3 } }),

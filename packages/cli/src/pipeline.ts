@@ -20,7 +20,7 @@ import {
 import { ConfigErrors } from './config/load';
 import { parsePipelineConfig } from './config/parse';
 import { FitConfig, type PipelineConfig } from './config/schema';
-import { fitModel, fitSchedule, type FitProgress, type FitResult } from './fit';
+import { cachedFit, fitModel, fitSchedule, type FitProgress, type FitResult } from './fit';
 import { COLOUR_PRIOR, ModelResolver, type ResolvedModel } from './models';
 import { cropRect, padToMultiple, type Rect } from '@diff2s/guides';
 import { estimateRunBytes, pasteHole, planHd, resizeMaskCovering, resizeTensor } from './hd';
@@ -142,9 +142,6 @@ export async function createPipeline(config: unknown, options: CreatePipelineOpt
     const { type, ...rest } = refinerCfg.sampler;
     attempt(() => checkRefinerSampler(type, 'refiner.sampler.type'));
     sampler = attempt(() => container.samplers.create(type, rest, undefined, 'refiner.sampler'));
-    if (refinerCfg.tone > 0 && refinerCfg.detail > 0 && refinerCfg.tone <= refinerCfg.detail) {
-      errors.push(new ConfigError(`must be larger than refiner.detail (${refinerCfg.detail} px) or 0, got ${refinerCfg.tone}`, 'refiner.tone'));
-    }
   }
   const { type: guideType, ...guideRest } = cfg.guide;
   const guide = attempt(() => container.guides.create(guideType, guideRest, ctx, 'guide'));
@@ -331,53 +328,11 @@ async function finishPipeline(x: RunContext, st: {
       ...(fitResult ? { model: { path: fitResult.dir, engine: fitResult.settings.engine, fit: fitResult } } : {}),
     };
   }
-  // self-validation (refiner.guardMethod validate): a held-out hole of known pixels, filled by the same guide, kept
-  // out of the fit, refined by the same model, and compared with the real pixels there
   const guardCfg = cfg.refiner!;
-  let validation: { hole: Tensor4; union: Tensor4; stage1: Tensor4; image: Tensor4; pixels: number } | undefined;
-  const v = st.validation;
-  if (v) {
-    const { hole, union, pixels } = v;
-    req.onProgress?.({ stage: 'validate', fraction: 0, label: `stage 1 of a validation hole (${pixels} px)` });
-    const inImage = s1.image.c === req.image.c ? s1.image.slice(0) : toChannels(s1.image.slice(0), req.image.c);
-    let fromWorker: { stage1: Tensor4; guideMs: number } | undefined;
-    if (v.pending) {
-      try {
-        fromWorker = await v.pending;
-      } catch (err) {
-        if (err instanceof CancelledError || req.signal?.aborted) throw err;
-        // a guide error here is this thread's too (the same guide): run it here, where it is reported as usual
-        x.logger.debug(`guard: the validation hole's guide worker failed (${(err as Error).message}); filling it here`);
-      }
-    }
-    let sv = fromWorker ? { stage1: fromWorker.stage1, image: inImage, timings: { guideMs: 0 } }
-      : await inpaint({ image: inImage, mask: union, guide, seed, samples: 1, signal: req.signal });
-    if (sv.image.c !== s1.image.c) sv = { ...sv, stage1: toChannels(sv.stage1, s1.image.c), image: toChannels(sv.image, s1.image.c) };
-    assertFinite(sv.stage1, `guide "${guide.name}"`);
-    timings.guideMs += sv.timings.guideMs; // the worker's fill ran beside stage 1: no wall time of its own
-    validation = { hole, union, stage1: sv.stage1, image: sv.image, pixels };
-  }
-  let resolved = x.fixed;
-  if (!resolved && fitResult) {
-    // the guide's fitted model (all noise levels) serves the refiner too
-    resolved = await x.models.resolve({ path: fitResult.dir, engine: cfg.model?.engine ?? 'auto' }, 'model', { transient: true });
-  }
-  if (!resolved) {
-    const tf = performance.now();
-    if (s1.image.n / samples !== 1) throw new InputError('fitting a model takes one image per run (a batch of images: run them one at a time)');
-    // with a validation hole, the fit sees neither hole (its pixels are the truth the guard measures against)
-    fitResult = await fitModel({
-      image: s1.image.slice(0), mask: validation?.union ?? s1.mask.slice(0), fill: validation?.stage1 ?? s1.stage1.slice(0), fit: x.fit!, tk: x.tk, seed,
-      baseDir: x.baseDir, logger: x.logger, signal: req.signal,
-      onProgress: (p) => req.onProgress?.({ stage: 'fit', fit: p }),
-    });
-    resolved = await x.models.resolve({ path: fitResult.dir, engine: cfg.model?.engine ?? 'auto' }, 'model', { transient: true });
-    timings.fitMs += performance.now() - tf;
-  }
-  const model = resolved;
   // `band`: only the hole's border band is refined; stage 1's interior is context (pasted like known pixels)
   const band = guardCfg.band;
-  const refineOne = (stage1: Tensor4, image: Tensor4, mask: Tensor4, stream: string, onStep?: Parameters<typeof refine>[3]['onStep']) => {
+  const refineOne = (model: ResolvedModel, stage1: Tensor4, image: Tensor4, mask: Tensor4, stream: string, signal: AbortSignal | undefined,
+    onStep?: Parameters<typeof refine>[3]['onStep']) => {
     let refineMask = mask;
     let refineImage = image;
     if (band > 0) {
@@ -388,30 +343,111 @@ async function finishPipeline(x: RunContext, st: {
     }
     const refined = refine(stage1, refineImage, refineMask, {
       network: model.model, schedule: model.schedule, sampler: x.sampler!, options: x.refinerOptions,
-      rng: new Rng(seed).derive(stream), signal: req.signal, onStep,
+      rng: new Rng(seed).derive(stream), signal, onStep,
     });
     // `detail`: stage 1's fine detail kept, the refinement's coarse part taken; `tone`: and stage 1's coarsest scales
     return guardCfg.detail > 0 || guardCfg.tone > 0 ? refined.then((r) => transferDetail(stage1, r, refineMask, guardCfg.detail, guardCfg.tone)) : refined;
   };
-  let verdict: GuardVerdict | undefined;
-  if (validation) {
-    const tv = performance.now();
-    const v2 = await refineOne(validation.stage1, validation.image, validation.union, 'validate', (step) => {
-      req.onProgress?.({ stage: 'validate', fraction: step.index / step.total, label: `refining the validation hole: step ${step.index}/${step.total}` });
+  // the refinement of the user's hole, with its progress and step timings
+  let refinerStart = 0;
+  const refineUserHole = (model: ResolvedModel, signal: AbortSignal | undefined) => {
+    refinerStart = performance.now();
+    let last = refinerStart;
+    return refineOne(model, s1.stage1, s1.image, s1.mask, 'refiner', signal, (step) => {
+      const now = performance.now();
+      timings.stepMs.push(now - last);
+      last = now;
+      req.onProgress?.({ stage: 'refiner', step });
+    }).then((r) => {
+      timings.refinerMs += performance.now() - refinerStart;
+      return r;
     });
-    assertFinite(v2, 'the refiner (its model)');
-    verdict = judgeOnValidation(validation.stage1, v2, validation.image, validation.hole, { textureTolerance: guardCfg.guardTexture });
-    timings.refinerMs += performance.now() - tv;
-  }
-  const tr = performance.now();
-  let last = tr;
-  const stage2 = await refineOne(s1.stage1, s1.image, s1.mask, 'refiner', (step) => {
-    const now = performance.now();
-    timings.stepMs.push(now - last);
-    last = now;
-    req.onProgress?.({ stage: 'refiner', step });
+  };
+  // self-validation (refiner.guardMethod validate): a held-out hole of known pixels, filled by the same guide, kept
+  // out of the fit, refined by the same model, and compared with the real pixels there
+  let verdict: GuardVerdict | undefined;
+  let stage2!: Tensor4;
+  let resolvedModel!: ResolvedModel;
+  let validation: { hole: Tensor4; union: Tensor4; stage1: Tensor4; image: Tensor4; pixels: number } | undefined;
+  const v = st.validation;
+  // with a model folder, the user's hole is refined while the validation hole's guide still runs in its worker (the
+  // two refinements share the model; the result is the same as one after the other)
+  let early: { result: Promise<Tensor4>; stop: AbortController } | undefined;
+  const fits = !x.fixed && !fitResult;
+  if (fits && s1.image.n / samples !== 1) throw new InputError('fitting a model takes one image per run (a batch of images: run them one at a time)');
+  // the fit's request; with a validation hole, the fit sees neither hole (its pixels are the truth the guard measures
+  // against), and the fill of both is the guide's (keyed by the guide's config and seed: a cached fit is found before
+  // the worker has made it)
+  let validationFill: Tensor4 | undefined;
+  const fitRequest = (): Parameters<typeof fitModel>[0] => ({
+    image: s1.image.slice(0), mask: v?.union ?? s1.mask.slice(0),
+    fill: v ? { key: JSON.stringify({ validationHole: true, guide: cfg.guide, seed }), get: async () => validationFill! } : s1.stage1.slice(0),
+    fit: x.fit!, tk: x.tk, seed, baseDir: x.baseDir, logger: x.logger, signal: req.signal,
+    onProgress: (p) => req.onProgress?.({ stage: 'fit', fit: p }),
   });
-  timings.refinerMs += performance.now() - tr;
+  const resolveFitted = (f: FitResult) => x.models.resolve({ path: f.dir, engine: cfg.model?.engine ?? 'auto' }, 'model', { transient: true });
+  let resolved = x.fixed;
+  if (!resolved && fitResult) resolved = await resolveFitted(fitResult); // the guide's fitted model (all noise levels) serves the refiner too
+  if (!resolved && v?.pending) {
+    const tf = performance.now();
+    fitResult = await cachedFit(fitRequest());
+    if (fitResult) resolved = await resolveFitted(fitResult);
+    timings.fitMs += performance.now() - tf;
+  }
+  if (resolved && v?.pending) {
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+    const result = refineUserHole(resolved, stop.signal).finally(() => req.signal?.removeEventListener('abort', onAbort));
+    result.catch(() => undefined); // awaited below; a failure meanwhile is not unhandled
+    early = { result, stop };
+  }
+  try {
+    if (v) {
+      const { hole, union, pixels } = v;
+      req.onProgress?.({ stage: 'validate', fraction: 0, label: `stage 1 of a validation hole (${pixels} px)` });
+      const inImage = s1.image.c === req.image.c ? s1.image.slice(0) : toChannels(s1.image.slice(0), req.image.c);
+      let fromWorker: { stage1: Tensor4; guideMs: number } | undefined;
+      if (v.pending) {
+        try {
+          fromWorker = await v.pending;
+        } catch (err) {
+          if (err instanceof CancelledError || req.signal?.aborted) throw err;
+          // a guide error here is this thread's too (the same guide): run it here, where it is reported as usual
+          x.logger.debug(`guard: the validation hole's guide worker failed (${(err as Error).message}); filling it here`);
+        }
+      }
+      let sv = fromWorker ? { stage1: fromWorker.stage1, image: inImage, timings: { guideMs: 0 } }
+        : await inpaint({ image: inImage, mask: union, guide, seed, samples: 1, signal: req.signal });
+      if (sv.image.c !== s1.image.c) sv = { ...sv, stage1: toChannels(sv.stage1, s1.image.c), image: toChannels(sv.image, s1.image.c) };
+      assertFinite(sv.stage1, `guide "${guide.name}"`);
+      timings.guideMs += sv.timings.guideMs; // the worker's fill ran beside stage 1: no wall time of its own
+      validation = { hole, union, stage1: sv.stage1, image: sv.image, pixels };
+      validationFill = sv.stage1;
+    }
+    if (!resolved) {
+      const tf = performance.now();
+      fitResult = await fitModel(fitRequest());
+      resolved = await resolveFitted(fitResult);
+      timings.fitMs += performance.now() - tf;
+    }
+    const model = resolved;
+    if (validation) {
+      const tv = performance.now();
+      const v2 = await refineOne(model, validation.stage1, validation.image, validation.union, 'validate', req.signal, (step) => {
+        req.onProgress?.({ stage: 'validate', fraction: step.index / step.total, label: `refining the validation hole: step ${step.index}/${step.total}` });
+      });
+      assertFinite(v2, 'the refiner (its model)');
+      verdict = judgeOnValidation(validation.stage1, v2, validation.image, validation.hole, { textureTolerance: guardCfg.guardTexture });
+      timings.refinerMs += performance.now() - tv;
+    }
+    stage2 = await (early ? early.result : refineUserHole(model, req.signal));
+    resolvedModel = model;
+  } catch (err) {
+    early?.stop.abort();
+    await early?.result.catch(() => undefined); // no refinement outlives its run
+    throw err;
+  }
   assertFinite(stage2, 'the refiner (its model)');
   let final = stage2;
   let guard: GuardVerdict[] | undefined;
@@ -427,7 +463,7 @@ async function finishPipeline(x: RunContext, st: {
   }
   const out = {
     stage1: back(s1.stage1), stage2: back(stage2), final: back(final), image: back(s1.image), mask: s1.mask, guard,
-    model: { path: resolved.path, engine: resolved.engine, ...(fitResult ? { fit: fitResult } : {}) }, timings,
+    model: { path: resolvedModel.path, engine: resolvedModel.engine, ...(fitResult ? { fit: fitResult } : {}) }, timings,
   };
   check(out.final, out.image, out.mask);
   return out;

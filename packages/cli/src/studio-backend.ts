@@ -190,7 +190,8 @@ export class PipelineStudioBackend implements StudioBackend {
     if (cfg.refiner) checkRefinerSampler(cfg.refiner.sampler.type);
     return {
       guide: cfg.guide,
-      refiner: cfg.refiner ? { enabled: cfg.refiner.enabled, tk: cfg.refiner.tk, sampler: cfg.refiner.sampler } : undefined,
+      // every refiner key (detail, tone, guard, crop, ...), not only the ones the page's form edits
+      refiner: cfg.refiner ? { ...cfg.refiner } : undefined,
       seed: cfg.seed,
       samples: cfg.samples,
       hd: cfg.hd,

@@ -170,15 +170,22 @@ describe('createPipeline', () => {
   it("the validation hole's stage 1 from the guide worker gives the same bytes and verdict as one filled in this thread", async () => {
     const cfg = { seed: 3, guide: { type: 'patch' }, model: { path: modelDir, engine: 'onnx' }, refiner: { tk: 6 } }; // guard: validate
     const out = [];
+    const events: string[][] = [];
     for (const parallelGuide of [true, false]) {
       const p = await createPipeline(cfg, { container, parallelGuide });
+      const seen: string[] = [];
+      events.push(seen);
       try {
-        out.push(await p.run({ image, mask }));
+        out.push(await p.run({ image, mask, onProgress: (e) => seen.push(e.stage === 'refiner' ? 'refiner' : `${e.stage}${e.label?.startsWith('refining') ? ' refine' : ''}`) }));
       } finally {
         await p.dispose();
       }
     }
     const [a, b] = out;
+    // with the worker, the user's hole is refined while the validation hole is still being filled: its first step comes
+    // before the validation hole's refinement starts; without it, after the verdict
+    expect(events[0].indexOf('refiner')).toBeLessThan(events[0].indexOf('validate refine'));
+    expect(events[1].indexOf('refiner')).toBeGreaterThan(events[1].lastIndexOf('validate refine'));
     expect(a.guard![0].method).toBe('validate');
     expect(a.guard![0].reason).toBe(b.guard![0].reason);
     expect(Buffer.from(a.stage2!.data.buffer).equals(Buffer.from(b.stage2!.data.buffer))).toBe(true);
@@ -208,6 +215,14 @@ describe('createPipeline', () => {
     const b = await p.run({ image: other, mask });
     expect(b.model?.fit?.cached).toBe(true);
     expect(b.model?.fit?.dir).toBe(a.model?.fit?.dir);
+    // a cached fit is found before the validation hole's fill exists: the user's hole is refined beside the guide's
+    // worker, with the same bytes as the first run's
+    const again: string[] = [];
+    const a2 = await p.run({ image, mask, onProgress: (e) => { if (again[again.length - 1] !== e.stage) again.push(e.stage); } });
+    expect(a2.model?.fit?.cached).toBe(true);
+    expect(again.indexOf('refiner')).toBeLessThan(again.lastIndexOf('validate'));
+    expect(Buffer.from(a2.final.data.buffer).equals(Buffer.from(a.final.data.buffer))).toBe(true);
+    expect(a2.guard![0].reason).toBe(v.reason);
     await p.dispose();
     // the reference-free guard (guardMethod texture) fits on all known pixels: another model
     const q = await createPipeline({ ...cfg, refiner: { tk: 4, guardMethod: 'texture' } }, { container });

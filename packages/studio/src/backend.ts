@@ -6,7 +6,8 @@ import type { Tensor4 } from '@diff2s/core';
  */
 export interface StudioPipeline {
   guide: { type: string; [k: string]: unknown };
-  refiner?: { enabled: boolean; tk?: number; sampler?: { type: string; [k: string]: unknown } };
+  /** The page edits `enabled`, `tk` and `sampler`; other refiner keys (detail, tone, guard, ...) pass through. */
+  refiner?: { enabled: boolean; tk?: number; sampler?: { type: string; [k: string]: unknown }; [k: string]: unknown };
   seed: number;
   samples: number;
   /** Large images: `strategy` is one of {@link StudioDescription.hdStrategies} (other keys pass through). */

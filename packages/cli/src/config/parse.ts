@@ -6,6 +6,11 @@ import { PipelineConfig } from './schema';
 export function parsePipelineConfig(raw: unknown): PipelineConfig {
   const r = PipelineConfig.safeParse(raw, { reportInput: true });
   if (!r.success) throw new ConfigErrors(zodErrors(r.error));
+  // rules across keys (the schema checks each key alone)
+  const ref = r.data.refiner;
+  if (ref && ref.tone > 0 && ref.detail > 0 && ref.tone <= ref.detail) {
+    throw new ConfigErrors([new ConfigError(`must be larger than refiner.detail (${ref.detail} px) or 0, got ${ref.tone}`, 'refiner.tone')]);
+  }
   return r.data;
 }
 
