@@ -5,7 +5,7 @@
  *   - the default pipeline (patch → a model fitted to the image, DDIM 10 from T_k, the validating guard, HD crop),
  *     first run (a fresh fit cache) and second run (the fit from the cache);
  *   - `--no-fit` (the shipped colour prior, the validating guard);
- *   - the path before issue 19 (the whole image, DDPM from T_k 200, the shipped colour prior, no guard, no detail
+ *   - the path before issue 19 (the whole image, the refiner on it too, DDPM from T_k 200, the shipped colour prior, no guard, no detail or tone
  *     transfer) at 512² only (it took minutes at 1024²).
  * Cases: 512² with a ~10% hole, 1024² with a ~5% hole, 4032×3024 with a small hole (~0.5%).
  *
@@ -63,7 +63,8 @@ async function main() {
     `../shared/data/photos/${PHOTO} scaled to each size, a rectangular hole. Wall time of \`diff2s inpaint\` (reading and`,
     'writing the PNGs included) and its peak RSS. Columns: the default pipeline on its first run (the fit included: a fresh',
     'cache) and its second (the fit from the cache); `--no-fit` (the shipped colour prior, the validating guard); the path',
-    'before issue 19 (the whole image, DDPM from T_k 200, the colour prior, no guard; at 512² only).',
+    'before issue 19 (the whole image, the refiner on it too, DDPM from T_k 200, the colour prior, no guard, no detail or tone',
+    'transfer; at 512² only).',
     '',
     '| image | hole | goal | default, first run | default, fit cached | `--no-fit` | before issue 19 |',
     '|---|---|---|---|---|---|---|',
@@ -77,7 +78,7 @@ async function main() {
     const second = await run(base, { DIFF2S_CACHE_DIR: cache });
     const noFit = await run([...base, '--no-fit'], { DIFF2S_CACHE_DIR: cache });
     // the path before issue 19 only where it runs in minutes (the issue measured 6 min 10 s at 1024²)
-    const old = c.old ? await run([...base, '--no-fit', '--set', 'hd.strategy=original', '--set', 'refiner.tk=200', '--set', 'refiner.sampler={type: ddpm}', '--set', 'refiner.guard=false', '--set', 'refiner.detail=0'], { DIFF2S_CACHE_DIR: cache }) : undefined;
+    const old = c.old ? await run([...base, '--no-fit', '--set', 'hd.strategy=original', '--set', 'refiner.tk=200', '--set', 'refiner.sampler={type: ddpm}', '--set', 'refiner.guard=false', '--set', 'refiner.detail=0', '--set', 'refiner.tone=0', '--set', 'refiner.crop=false'], { DIFF2S_CACHE_DIR: cache }) : undefined;
     lines.push(`| ${c.w}×${c.h} | ${hole} (${(c.frac * 100).toFixed(1)}%) | ${c.goal} | ${cell(first)} | ${cell(second)} | ${cell(noFit)} | ${old ? cell(old) : 'not run'} |`);
     console.log(lines[lines.length - 1]);
   }
