@@ -176,7 +176,7 @@ describe('createPipeline', () => {
       const seen: string[] = [];
       events.push(seen);
       try {
-        out.push(await p.run({ image, mask, onProgress: (e) => seen.push(e.stage === 'refiner' ? 'refiner' : `${e.stage}${e.label?.startsWith('refining') ? ' refine' : ''}`) }));
+        out.push(await p.run({ image, mask, onProgress: (e) => seen.push(e.stage === 'refiner' ? 'refiner' : `${e.stage}${'label' in e && e.label?.startsWith('refining') ? ' refine' : ''}`) }));
       } finally {
         await p.dispose();
       }
