@@ -61,10 +61,10 @@ describe('memory is estimated and bounded before work', () => {
     expect(r.stderr).toMatch(/huge\.png is 8000×8000: a run needs at least \d+ MiB .* over the memory limit of 2048 MiB \(memoryLimit/);
   });
 
-  it('memoryLimit applies to the run as planned (strategy, samples): the whole 1366×768 image with 4 samples is refused, its crops are not', async () => {
+  it('memoryLimit applies to the run as planned (strategy, samples, the refiner on the whole image): the whole 1366×768 image with 4 samples is refused, its crops are not', async () => {
     const img = path.join(tmp.dir, 'p1366.png'), msk = path.join(tmp.dir, 'm1366.png');
     const common = ['inpaint', '--image', img, '--mask', msk, '--model', modelDir, '--tk', '2', '--set', 'refiner.guard=false', '--set', 'memoryLimit=800', '--quiet'];
-    const whole = runCli([...common, '--samples', '4', '--set', 'hd.strategy=original', '--out', path.join(tmp.dir, 'mem-a')]);
+    const whole = runCli([...common, '--samples', '4', '--set', 'hd.strategy=original', '--set', 'refiner.crop=false', '--out', path.join(tmp.dir, 'mem-a')]);
     expect(whole.status).toBe(2);
     expect(whole.stderr).toMatch(/this run needs about \d+ MiB \(a 1366×768 image, 4 sample\(s\), the whole image\), over the memory limit of 800 MiB/);
     const crops = runCli([...common, '--samples', '4', '--out', path.join(tmp.dir, 'mem-b')]);

@@ -12,7 +12,7 @@
  * padded pixels are treated as known) and cropped back, so every image size runs. Known pixels are never resampled:
  * every strategy writes only hole pixels into a copy of the input, so they stay bit-exact.
  */
-import { Tensor4, maskBoundingBox } from '@diff2s/core';
+import { cropRect, maskBounds, maskBoundingBox, Tensor4 } from '@diff2s/core';
 import { resizeHoleConservative, resizePlanes, type Rect } from '@diff2s/guides';
 import type { HdConfig } from './config/schema';
 
@@ -152,8 +152,20 @@ export function pasteHole(into: Tensor4, part: Tensor4, r: Rect, mask: Tensor4):
   }
 }
 
-/** Bytes per pixel the refiner and guide need for the region that runs, per sample (activations and buffers, measured). */
+/** Bytes per pixel a network (the refiner, a diffusion or ONNX guide) needs for what it runs on, per sample (activations and buffers, measured). */
 export const REGION_BYTES_PER_PIXEL = 1300;
+/**
+ * Bytes per pixel of the region a CPU guide (patch, harmonic, ...) needs: the patch guide's pyramid, NNF and buffers.
+ * Measured with `hd.strategy: original` and a 64² hole (peak RSS less the process and the full-size buffers): 16 B/px
+ * at 2048², 30 B/px at 4096²; with a margin.
+ */
+export const CPU_GUIDE_BYTES_PER_PIXEL = 48;
+/**
+ * Bytes per pixel of the region the validating guard adds: its guide run in a worker thread (copies of the image, the
+ * masks and its stage 1, and the guide's own buffers). Measured with `original` and a 64² hole: 115 B/px at 2048²,
+ * 116 B/px at 4096² (peak RSS with the guard less without it).
+ */
+export const VALIDATION_BYTES_PER_PIXEL = 128;
 /** The process itself, the engines and a model (bytes). */
 export const BASE_BYTES = 256 * 1024 * 1024;
 /** A fit's training batch and optimiser state (bytes). */
@@ -165,16 +177,48 @@ export function estimateFullBytes(w: number, h: number, c: number, samples: numb
   return BASE_BYTES + px * (4 * c + 4 + c) + px * samples * (3 * 4 * c + 4);
 }
 
+/** What a run's networks run on, for {@link estimateRunBytes}. */
+export interface RunFootprint {
+  /** The guide is a CPU guide (its region costs {@link CPU_GUIDE_BYTES_PER_PIXEL}) rather than a network. */
+  cpuGuide: boolean;
+  /**
+   * The refiner: off (`none`), on the whole region (`whole`), or on the hole's box grown by the network's receptive
+   * field within the region (refiner.crop, a network that declares one).
+   */
+  refiner: 'none' | 'whole' | { radius: number; multiple: number };
+  /**
+   * How many such crops' worth the refiner may hold at once: 1, or 3 with the validating guard (the user's hole and the
+   * validation run's union of both holes, about twice its box, can be refined at the same time).
+   */
+  refinerCrops: number;
+  /** The validating guard runs (a second guide run on each region). */
+  validation: boolean;
+}
+
 /**
  * The memory a run needs, estimated before any work (bytes): the full-size image, mask and results (float32, per
- * sample: stage 1, stage 2, final), the regions that run (padded to `multiple`, scaled for `resize`) at
- * {@link REGION_BYTES_PER_PIXEL} per sample, a fit, and the process.
+ * sample: stage 1, stage 2, final), the regions that run (padded to `multiple`, scaled for `resize`): the guide's at
+ * {@link CPU_GUIDE_BYTES_PER_PIXEL} or {@link REGION_BYTES_PER_PIXEL}, the refiner's crop (or region) at
+ * {@link REGION_BYTES_PER_PIXEL} per sample, the validating guard's {@link VALIDATION_BYTES_PER_PIXEL}; a fit, and the process. `mask` ([1,1,H,W]) places the holes.
  */
-export function estimateRunBytes(plan: HdPlan, w: number, h: number, c: number, samples: number, multiple: number, fits: boolean): number {
+export function estimateRunBytes(plan: HdPlan, mask: Tensor4, c: number, samples: number, multiple: number, fits: boolean, run: RunFootprint): number {
+  const { w, h } = mask;
+  const pad = (v: number) => Math.ceil(v / multiple) * multiple;
   let region = 0;
   for (const r of plan.regions) {
     const rw = plan.scaled ? plan.scaled[0] : r.x1 - r.x0, rh = plan.scaled ? plan.scaled[1] : r.y1 - r.y0;
-    region = Math.max(region, Math.ceil(rw / multiple) * multiple * Math.ceil(rh / multiple) * multiple);
+    const px = pad(rw) * pad(rh);
+    let refinerPx = run.refiner === 'none' ? 0 : px;
+    const field = run.refiner;
+    if (typeof field === 'object' && !plan.scaled) {
+      const box = maskBounds(cropRect(mask, r));
+      if (box) {
+        const grow = Math.ceil(field.radius) + field.multiple;
+        refinerPx = pad(Math.min(rw, box.x1 - box.x0 + 2 * grow)) * pad(Math.min(rh, box.y1 - box.y0 + 2 * grow));
+      }
+    }
+    const guide = px * (run.cpuGuide ? CPU_GUIDE_BYTES_PER_PIXEL : REGION_BYTES_PER_PIXEL * samples) + (run.validation ? px * VALIDATION_BYTES_PER_PIXEL : 0);
+    region = Math.max(region, guide + Math.min(px * 2, refinerPx * run.refinerCrops) * samples * REGION_BYTES_PER_PIXEL);
   }
-  return estimateFullBytes(w, h, c, samples) + region * samples * REGION_BYTES_PER_PIXEL + (fits ? FIT_BYTES : 0);
+  return estimateFullBytes(w, h, c, samples) + region + (fits ? FIT_BYTES : 0);
 }

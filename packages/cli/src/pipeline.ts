@@ -11,7 +11,7 @@ import {
   CancelledError, ConfigError, Diff2sContainer, Guide, GuideContext, InputError, Logger, NoiseSchedule, Rng, Sampler, Tensor4,
   createContainer, erodeMask, isGreyContent, knownPixelViolations, toChannels,
 } from '@diff2s/core';
-import { engineModule } from '@diff2s/engine';
+import { defineUNet, engineModule, receptiveField, resolveUNetConfig } from '@diff2s/engine';
 import { guidesModule } from '@diff2s/guides';
 import {
   checkRefinerSampler, inpaint, judgeOnValidation, judgeRefinement, refine, transferDetail, validationHole, type GuardVerdict,
@@ -23,8 +23,8 @@ import { FitConfig, type PipelineConfig } from './config/schema';
 import { cachedFit, fitModel, fitSchedule, type FitProgress, type FitResult } from './fit';
 import { COLOUR_PRIOR, ModelResolver, type ResolvedModel } from './models';
 import { cropRect, padToMultiple, type Rect } from '@diff2s/guides';
-import { estimateRunBytes, pasteHole, planHd, resizeMaskCovering, resizeTensor } from './hd';
-import { guideWorkerRequest, runGuideInWorker } from './parallel-guide';
+import { estimateRunBytes, type RunFootprint, pasteHole, planHd, resizeMaskCovering, resizeTensor } from './hd';
+import { guideWorkerRequest, runGuideInWorker, WORKER_GUIDES } from './parallel-guide';
 
 /** The container every CLI command uses: core + engine + guides modules. */
 export function cliContainer(logger?: Logger): Diff2sContainer {
@@ -181,7 +181,16 @@ export async function createPipeline(config: unknown, options: CreatePipelineOpt
     // frugal UNet; 16 covers up to four levels)
     const levels = fixed ? (fixed.model.config as { channelMults?: unknown[] }).channelMults?.length ?? 4 : 4;
     const multiple = lcm(guide!.sizes.multiple, refinerCfg || guideFit ? 2 ** levels : 1);
-    const run = (req: PipelineRunRequest) => runHd(req, cfg, multiple, !!fit || !!guideFit, (sub) => runPipeline({
+    // what the memory estimate counts: a CPU guide or a network on each region, the refiner on its crop or region (a
+    // fitted model is a frugal UNet, as its init)
+    const footprint: RunFootprint = {
+      cpuGuide: WORKER_GUIDES.has(guideType),
+      refiner: !refinerCfg ? 'none' : !refinerCfg.crop ? 'whole'
+        : (fixed ? fixed.model.receptiveField : receptiveField(defineUNet(resolveUNetConfig({ preset: 'frugal' } as never)))) ?? 'whole',
+      refinerCrops: refinerCfg?.guard && refinerCfg.guardMethod === 'validate' ? 3 : 1,
+      validation: !!refinerCfg?.guard && refinerCfg.guardMethod === 'validate',
+    };
+    const run = (req: PipelineRunRequest) => runHd(req, cfg, multiple, !!fit || !!guideFit, footprint, (sub) => runPipeline({
       cfg, req: sub, guide: guide!, sampler, refinerOptions, tk, fixed, fit, models, baseDir, logger, channels,
       parallelGuide: options.parallelGuide ?? true,
       ...(guideFit ? { guideFit: { fit: guideFit, T: guideSchedule!.T, options: guideRest, ctx } } : {}),
@@ -513,14 +522,15 @@ function concatResults(parts: PipelineRunResult[]): PipelineRunResult {
  * for `resize`) are padded to `multiple`, run, cropped back, and their hole pixels pasted into the input.
  */
 async function runHd(
-  req: PipelineRunRequest, cfg: PipelineConfig, multiple: number, fits: boolean, inner: (req: PipelineRunRequest) => Promise<StagedRun>,
+  req: PipelineRunRequest, cfg: PipelineConfig, multiple: number, fits: boolean, footprint: RunFootprint,
+  inner: (req: PipelineRunRequest) => Promise<StagedRun>,
 ): Promise<PipelineRunResult> {
   const { image } = req;
   const maskOf = (i: number) => (req.mask.n === image.n ? req.mask.slice(i) : req.mask.slice(0));
   const plans = Array.from({ length: image.n }, (_, i) => planHd(maskOf(i), cfg.hd));
   // memory: estimated from the sizes before any work, and refused over the limit with the figures
   const samples = req.samples ?? cfg.samples;
-  const need = plans.reduce((mx, p) => Math.max(mx, estimateRunBytes(p, image.w, image.h, image.c, samples, multiple, fits)), 0)
+  const need = plans.reduce((mx, p, i) => Math.max(mx, estimateRunBytes(p, maskOf(i), image.c, samples, multiple, fits, footprint)), 0)
     + (image.n - 1) * image.imageSize * 4 * (1 + 3 * samples);
   const limit = cfg.memoryLimit * 1024 * 1024;
   if (need > limit) {
@@ -543,7 +553,7 @@ async function runHd(
   }
   if (image.n > 1) {
     const parts: PipelineRunResult[] = [];
-    for (let i = 0; i < image.n; i++) parts.push(await runHd({ ...req, image: image.slice(i), mask: maskOf(i), onStage1: undefined }, cfg, multiple, fits, inner));
+    for (let i = 0; i < image.n; i++) parts.push(await runHd({ ...req, image: image.slice(i), mask: maskOf(i), onStage1: undefined }, cfg, multiple, fits, footprint, inner));
     const out = concatResults(parts);
     await req.onStage1?.(out.stage1);
     return out;

@@ -7,7 +7,7 @@ import { Tensor4, knownPixelViolations } from '@diff2s/core';
 import { NativeUNet, saveModel } from '@diff2s/engine';
 import { cliContainer, createPipeline } from '../src';
 import { padToMultiple } from '@diff2s/guides';
-import { holeComponents, planCrops, planHd } from '../src/hd';
+import { CPU_GUIDE_BYTES_PER_PIXEL, VALIDATION_BYTES_PER_PIXEL, estimateRunBytes, holeComponents, planCrops, planHd, REGION_BYTES_PER_PIXEL } from '../src/hd';
 import { HdConfig } from '../src/config/schema';
 import { tempDir } from '../../../test/helpers/tmp';
 
@@ -61,6 +61,32 @@ describe('HD planning', () => {
     expect(p.shape).toEqual([1, 1, 4, 4]);
     expect(Array.from(p.data)).toEqual([1, 2, 3, 3, 4, 5, 6, 6, 4, 5, 6, 6, 1, 2, 3, 3]);
     expect(Array.from(padToMultiple(t, 4, 'zero').data.slice(12))).toEqual([0, 0, 0, 0]);
+  });
+});
+
+describe('the memory estimate', () => {
+  const MiB = 1024 * 1024;
+  const mask = rectMask(2048, 2048, [[992, 992, 1056, 1056]]); // a 64² hole
+  const whole = planHd(mask, hd({ strategy: 'original' }));
+  const frugal = { radius: 51, multiple: 8 };
+  const est = (refiner: 'none' | 'whole' | typeof frugal, cpuGuide = true, refinerCrops = 1, samples = 1, validation = false) =>
+    estimateRunBytes(whole, mask, 3, samples, 8, false, { cpuGuide, refiner, refinerCrops, validation });
+
+  it("counts the refiner on its crop (the hole's box grown by the receptive field), not on the region", () => {
+    const guideOnly = est('none');
+    // the refiner's crop: (64 + 2·(51 + 8)) = 182 → 184² padded to 8
+    expect(est(frugal) - guideOnly).toBe(184 * 184 * REGION_BYTES_PER_PIXEL);
+    expect(est(frugal, true, 3) - guideOnly).toBe(3 * 184 * 184 * REGION_BYTES_PER_PIXEL);
+    expect(est('whole') - guideOnly).toBe(2048 * 2048 * REGION_BYTES_PER_PIXEL);
+    // a CPU guide's region costs little; a network guide's as much as the refiner's, per sample
+    expect(est('none', false, 1, 2) - est('none', true, 1, 2)).toBe(2048 * 2048 * (2 * REGION_BYTES_PER_PIXEL - CPU_GUIDE_BYTES_PER_PIXEL));
+    // the validating guard's second guide run, in its worker
+    expect(est(frugal, true, 3, 1, true) - est(frugal, true, 3)).toBe(2048 * 2048 * VALIDATION_BYTES_PER_PIXEL);
+    // the whole 2048² image with the frugal refiner on a crop and the guard fits the default limit (4096 MiB; 1018 MiB
+    // measured); the refiner on the whole image would not
+    expect(est(frugal, true, 3, 1, true)).toBeGreaterThan(1018 * MiB);
+    expect(est(frugal, true, 3, 1, true)).toBeLessThan(2048 * MiB);
+    expect(est('whole', true, 3, 1, true)).toBeGreaterThan(4096 * MiB);
   });
 });
 

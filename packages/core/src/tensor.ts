@@ -211,26 +211,6 @@ export function pasteRect(into: Tensor4, part: Tensor4, r: Rect): void {
   }
 }
 
-/** The bounding box of the non-zero pixels of a mask [N,1,H,W] over all its images; undefined when it has none. */
-export function maskBounds(mask: Tensor4): Rect | undefined {
-  const { h, w } = mask;
-  let x0 = w, y0 = h, x1 = 0, y1 = 0;
-  for (let i = 0; i < mask.n; i++) {
-    const base = i * mask.imageSize;
-    for (let y = 0; y < h; y++) {
-      const row = base + y * w;
-      for (let x = 0; x < w; x++) {
-        if (mask.data[row + x] === 0) continue;
-        if (x < x0) x0 = x;
-        if (x >= x1) x1 = x + 1;
-        if (y < y0) y0 = y;
-        y1 = y + 1;
-      }
-    }
-  }
-  return x1 > x0 ? { x0, y0, x1, y1 } : undefined;
-}
-
 /** Whether an image is grey in content: one channel, or RGB with every pixel's channels within half an 8-bit level. */
 export function isGreyContent(t: Tensor4): boolean {
   if (t.c === 1) return true;

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import type { Metadata, OutputInfo } from 'sharp';
 import { InputError } from '../errors';
-import { assertBinaryMask, Tensor4 } from '../tensor';
+import { assertBinaryMask, Tensor4, type Rect } from '../tensor';
 import { DEFAULT_PIXEL_LIMIT } from './io';
 import { readInputFile } from '../fsutil';
 
@@ -136,6 +136,17 @@ export function maskBoundingBox(mask: Tensor4, index = 0): { x0: number; y0: num
     }
   }
   return x1 < 0 ? null : { x0, y0, x1: x1 + 1, y1: y1 + 1 };
+}
+
+/** The bounding box of the non-zero pixels of a mask [N,1,H,W] over all its images ({@link maskBoundingBox}'s union); undefined when it has none. */
+export function maskBounds(mask: Tensor4): Rect | undefined {
+  let out: Rect | undefined;
+  for (let i = 0; i < mask.n; i++) {
+    const b = maskBoundingBox(mask, i);
+    if (!b) continue;
+    out = out ? { x0: Math.min(out.x0, b.x0), y0: Math.min(out.y0, b.y0), x1: Math.max(out.x1, b.x1), y1: Math.max(out.y1, b.y1) } : b;
+  }
+  return out;
 }
 
 /**
