@@ -1,4 +1,4 @@
-import { boundaryConsistency, boundaryJump, knownPixelViolations, l1, mse, psnr, ssim, swd } from '../src/metrics';
+import { boundaryConsistency, boundaryJump, knownPixelViolations, l1, mse, psnr, ssim, swd, swdAgainst } from '../src/metrics';
 import { Rng, Tensor4, Tensor4 as T4 } from '@diff2s/core';
 
 function random(shape: [number, number, number, number], seed: number): Tensor4 {
@@ -56,6 +56,17 @@ describe('metrics', () => {
     expect(same).toBeLessThan(0.01);
     expect(diff).toBeGreaterThan(10 * same + 0.05);
     expect(swd(stripes, noise)).toEqual(swd(stripes, noise));
+  });
+
+  it('swdAgainst gives each candidate the same values as swd, bit for bit (the reference projected once)', () => {
+    const ref = random([2, 3, 24, 24], 4), c1 = random([2, 3, 24, 24], 5), c2 = random([2, 3, 24, 24], 6);
+    const hole = new T4([2, 1, 24, 24]);
+    for (let i = 0; i < 2; i++) for (let y = 4 + i; y < 18; y++) for (let x = 6; x < 20 - i; x++) hole.data[i * 576 + y * 24 + x] = 1;
+    const [a1, a2] = swdAgainst([c1, c2], ref, hole, { patch: 5 });
+    expect(a1).toEqual(swd(c1, ref, hole, { patch: 5 }));
+    expect(a2).toEqual(swd(c2, ref, hole, { patch: 5 }));
+    expect(a1[0]).not.toBe(a2[0]);
+    expect(swdAgainst([c1], ref, undefined, { maxPatches: 50, projections: 16 })[0]).toEqual(swd(c1, ref, undefined, { maxPatches: 50, projections: 16 }));
   });
 
   it('hole-only variants average over the hole', () => {

@@ -1,4 +1,4 @@
-import { Tensor4, boundaryJump, dilateMask, invertMask, swd, swdRegions } from '@diff2s/core';
+import { Tensor4, boundaryJump, dilateMask, invertMask, swdAgainst, swdRegions } from '@diff2s/core';
 
 /** What the guard measured for one image (all values on [0,1] intensities). */
 export interface GuardVerdict {
@@ -178,7 +178,7 @@ export function judgeOnValidation(stage1: Tensor4, stage2: Tensor4, truth: Tenso
   const tolS = options.seamTolerance ?? 0.003;
   const side = Math.min(truth.h, truth.w);
   const patch = Math.min(options.patch ?? 7, side % 2 === 1 ? side : side - 1);
-  const t1 = swd(stage1, truth, hole, { patch })[0], t2 = swd(stage2, truth, hole, { patch })[0];
+  const [[t1], [t2]] = swdAgainst([stage1, stage2], truth, hole, { patch }); // swd() of each, the truth's patches once
   const ref = boundaryJump(truth, hole)[0];
   const j1 = Math.abs(boundaryJump(stage1, hole)[0] - ref), j2 = Math.abs(boundaryJump(stage2, hole)[0] - ref);
   const measurable = [t1, t2, j1, j2].every(Number.isFinite);

@@ -156,6 +156,65 @@ export function swd(a: Tensor4, b: Tensor4, mask?: Tensor4, options: SwdOptions 
 }
 
 /**
+ * {@link swd} of several candidates against one reference on the same mask, in one pass: the reference's patches and
+ * projections are computed once per direction. Returns, per candidate, the per-image values — the same numbers as
+ * `swd(candidate, ref, mask, options)` for each (without `options.rng`: the default generator, as the guard uses).
+ */
+export function swdAgainst(candidates: Tensor4[], ref: Tensor4, mask?: Tensor4, options: SwdOptions = {}): number[][] {
+  if (options.rng) return candidates.map((a) => swd(a, ref, mask, options));
+  for (const a of candidates) checkPair(a, ref, mask);
+  const P = options.patch ?? 7;
+  const nProj = options.projections ?? 128;
+  const maxPatches = options.maxPatches ?? 4096;
+  const out: number[][] = candidates.map(() => []);
+  for (let i = 0; i < ref.n; i++) {
+    const rng = new Rng(0);
+    const centres = patchCentres(ref, i, P, mask);
+    rng.shuffle(centres);
+    const used = centres.slice(0, maxPatches);
+    if (used.length === 0) {
+      for (const o of out) o.push(NaN);
+      continue;
+    }
+    const dim = ref.c * P * P;
+    const totals = slicedW1Many(candidates.map((a) => extractPatches(a, i, used, P)), extractPatches(ref, i, used, P), used.length, dim, nProj, rng);
+    totals.forEach((v, k) => out[k].push(v));
+  }
+  return out;
+}
+
+/** {@link slicedW1} of each of `pas` against `pb`, the directions drawn once (the same values as one call each). */
+function slicedW1Many(pas: Float64Array[], pb: Float64Array, n: number, dim: number, nProj: number, rng: Rng): number[] {
+  const dir = new Float64Array(dim);
+  const qa = new Float64Array(n), qb = new Float64Array(n);
+  const totals = pas.map(() => 0);
+  for (let k = 0; k < nProj; k++) {
+    let norm = 0;
+    for (let d = 0; d < dim; d++) norm += (dir[d] = rng.normal()) ** 2;
+    norm = Math.sqrt(norm);
+    for (let j = 0; j < n; j++) {
+      let sb = 0;
+      for (let d = 0; d < dim; d++) sb += pb[j * dim + d] * dir[d];
+      qb[j] = sb / norm;
+    }
+    qb.sort();
+    for (let m = 0; m < pas.length; m++) {
+      const pa = pas[m];
+      for (let j = 0; j < n; j++) {
+        let sa = 0;
+        for (let d = 0; d < dim; d++) sa += pa[j * dim + d] * dir[d];
+        qa[j] = sa / norm;
+      }
+      qa.sort();
+      let s = 0;
+      for (let j = 0; j < n; j++) s += Math.abs(qa[j] - qb[j]);
+      totals[m] += s / n;
+    }
+  }
+  return totals.map((t) => t / nProj);
+}
+
+/**
  * Sliced Wasserstein distance between two patch sets of one image: patches of `a` centred where `regionA` is 1 vs
  * patches of `b` centred where `regionB` is 1 (values in [0,1]; both sets subsampled to the same count, at most
  * `maxPatches`). Reference-free texture agreement: e.g. a fill's hole patches against the image's known patches.
