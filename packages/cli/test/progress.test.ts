@@ -154,3 +154,15 @@ describe('batch summary files', () => {
     expect(j.records[0]).toEqual({ input: '/in/a.png', mask: '/m/a.png', outputs: ['/o/a_stage1.png', '/o/a_stage2.png'], status: 'ok', seconds: 1.235 });
   });
 });
+
+describe('progress units of one image', () => {
+  const { progressUnits } = require('../src/commands/inpaint') as typeof import('../src/commands/inpaint');
+  const { PipelineConfig } = require('../src/config/schema') as typeof import('../src/config/schema');
+  const pipe = (refinerSteps: number, fits: boolean) => ({ refinerSteps, fits }) as never;
+  it("counts the guide, a fit's 100, the refiner's steps and the validating guard's refinement steps", () => {
+    expect(progressUnits(PipelineConfig.parse({ refiner: {} }), pipe(10, true))).toEqual({ fit: 100, validate: 10, total: 121 });
+    expect(progressUnits(PipelineConfig.parse({ refiner: { guardMethod: 'texture' } }), pipe(10, false))).toEqual({ fit: 0, validate: 0, total: 11 });
+    expect(progressUnits(PipelineConfig.parse({ refiner: { guard: false } }), pipe(10, false)).total).toBe(11);
+    expect(progressUnits(PipelineConfig.parse({ refiner: { enabled: false } }), pipe(0, false))).toEqual({ fit: 0, validate: 0, total: 1 });
+  });
+});

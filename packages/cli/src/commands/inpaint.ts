@@ -132,10 +132,8 @@ export async function inpaintCommand(flags: InpaintFlags, container: Diff2sConta
     if (p.mask) inputFiles.set(realpathOrSelf(p.mask), { kind: 'mask', file: p.mask });
   }
   for (const u of unmatched) warn(`skipped ${u}: no mask with the same file stem in ${maskPath}`);
-  const steps = pipeline.refinerSteps;
-  // progress units per image: the guide 1, a fit 100 (by its fraction of the budget), each refiner step 1
-  const fitUnits = pipeline.fits ? 100 : 0;
-  const unitsPerImage = 1 + fitUnits + steps;
+  const units = progressUnits(cfg, pipeline);
+  const unitsPerImage = units.total;
   const single = batch ? undefined : new Progress('inpaint', !flags.quiet);
   single?.start(unitsPerImage);
   const records: BatchRecord[] = [];
@@ -148,7 +146,7 @@ export async function inpaintCommand(flags: InpaintFlags, container: Diff2sConta
       multi?.startImage(path.basename(pair.image), unitsPerImage);
       const onUnits = (k: number, info: string) => (multi ? multi.step(k, info) : single!.update(k, info));
       try {
-        const outputs = await runOne(pair, cfg, pipeline, outSpec, singleFile, fitUnits, onUnits, log, inputFiles, warn);
+        const outputs = await runOne(pair, cfg, pipeline, outSpec, singleFile, units, onUnits, log, inputFiles, warn);
         summary.done.push({ image: pair.image, outputs });
         records.push({ input: pair.image, mask: pair.mask, outputs, status: 'ok', seconds: seconds() });
         multi?.endImage('ok', seconds());
@@ -176,6 +174,17 @@ export async function inpaintCommand(flags: InpaintFlags, container: Diff2sConta
   return summary;
 }
 
+/**
+ * Progress units of one image: the guide 1, a fit 100 (by its fraction of the budget), each refiner step 1, and each
+ * step of the validating guard's refinement 1 (it can run beside the user's).
+ */
+export function progressUnits(cfg: PipelineConfig, pipeline: Pipeline): { fit: number; validate: number; total: number } {
+  const steps = pipeline.refinerSteps;
+  const fit = pipeline.fits ? 100 : 0;
+  const validate = steps > 0 && cfg.refiner?.guard && cfg.refiner.guardMethod === 'validate' ? steps : 0;
+  return { fit, validate, total: 1 + fit + steps + validate };
+}
+
 /** One image of a run: read, check, run the pipeline, write its outputs (atomically); returns the files written. */
 export async function runOne(
   pair: InputPair,
@@ -183,7 +192,8 @@ export async function runOne(
   pipeline: Pipeline,
   outSpec: string,
   singleFile: boolean,
-  fitUnits: number,
+  /** Progress units of a fit and of the validating guard's refinement (0 when the run has none). */
+  units: { fit: number; validate: number },
   progress: (units: number, info: string) => void,
   log: (m: string) => void,
   inputFiles: Map<string, { kind: 'image' | 'mask'; file: string }>,
@@ -251,6 +261,8 @@ export async function runOne(
   }
   // image k of a batch; a single image is used as it is (a 12 MP photo is 145 MB a copy)
   const one = (t: Tensor4, k: number) => (t.n === 1 ? t : t.slice(k));
+  const fitUnits = units.fit;
+  let stepsDone = 0, validated = 0; // steps done of the user's refinement and of the guard's (they may interleave)
   const res = await pipeline.run({
     image: img.tensor,
     mask,
@@ -267,10 +279,17 @@ export async function runOne(
       else if (e.stage === 'fit') {
         const f = e.fit;
         progress(1 + Math.round(f.fraction * fitUnits), `fitting to the image: step ${f.step}, ${Math.round(f.seconds)}/${Math.round(f.budget)} s, loss ${Number.isFinite(f.loss) ? f.loss.toFixed(4) : '-'}`);
-      } else if (e.stage === 'validate') progress(1 + fitUnits, `guard: ${e.label}`);
-      else progress(1 + fitUnits + e.step.index, `step ${e.step.index}/${e.step.total} (t=${e.step.t})`);
+      } else if (e.stage === 'validate') {
+        validated = Math.max(validated, Math.round(e.fraction * units.validate));
+        progress(1 + fitUnits + stepsDone + validated, `guard: ${e.label}`);
+      } else {
+        stepsDone = e.step.index;
+        progress(1 + fitUnits + stepsDone + validated, `step ${e.step.index}/${e.step.total} (t=${e.step.t})`);
+      }
     },
   });
+  // the guard may judge without a validation run (no room for its hole): the bar still ends full
+  if (units.validate && validated < units.validate) progress(1 + fitUnits + pipeline.refinerSteps + units.validate, 'guard: judged');
   const fitted = res.model?.fit;
   if (fitted) log(`${fitted.cached ? 'fitted model from the cache' : `fitted a model in ${fitted.seconds.toFixed(1)} s (${fitted.steps} steps, loss ${fitted.finalLoss.toFixed(4)})`}: ${fitted.dir}`);
   for (const [k, v] of (res.guard ?? []).entries()) log(`${pair.stem}${res.guard!.length > 1 ? ` sample ${k}` : ''}: ${v.reason}`);

@@ -14,7 +14,7 @@ import * as path from 'path';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Diff2sContainer, exitCodeFor } from '@diff2s/core';
-import { runOne } from '../commands/inpaint';
+import { progressUnits, runOne } from '../commands/inpaint';
 import { parsePipelineConfig } from '../config/parse';
 import { ModelResolver } from '../models';
 import { createPipeline, type Pipeline } from '../pipeline';
@@ -127,20 +127,19 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       log(`job ${job.id} (${data.stem}): started${job.attemptsMade ? ` (attempt ${job.attemptsMade + 1})` : ''}`);
       const pipeline = await pipelineFor(cfg, data.outDir);
       await removeStaleTemps(data.outDir, data.stem, cfg.samples);
-      const fitUnits = pipeline.fits ? 100 : 0;
-      const unitsPerImage = 1 + fitUnits + pipeline.refinerSteps;
+      const units = progressUnits(cfg, pipeline);
       let last = 0;
       const inputs = new Map<string, { kind: 'image' | 'mask'; file: string }>();
       inputs.set(await fs.realpath(data.image).catch(() => data.image), { kind: 'image', file: data.image });
       if (data.mask) inputs.set(await fs.realpath(data.mask).catch(() => data.mask!), { kind: 'mask', file: data.mask });
       const outputs = await runOne(
         { stem: data.stem, image: data.image, ...(data.mask ? { mask: data.mask } : {}) },
-        cfg, pipeline, data.outDir, false, fitUnits,
-        (units) => {
+        cfg, pipeline, data.outDir, false, units,
+        (done) => {
           const now = Date.now();
           if (now - last < 250) return;
           last = now;
-          job.updateProgress(Math.min(0.99, units / unitsPerImage)).catch(() => undefined);
+          job.updateProgress(Math.min(0.99, done / units.total)).catch(() => undefined);
         },
         (m) => log(`[${job.id}] ${m}`),
         inputs,
