@@ -141,17 +141,22 @@ async function fitKey(req: FitRequest, s: ResolvedFit): Promise<string> {
   return h.digest('hex').slice(0, 24);
 }
 
-/** The fit `req` asks for when the cache holds it (no training, no fill made), else undefined. */
-export async function cachedFit(req: FitRequest): Promise<FitResult | undefined> {
+/** The resolved settings, the cache key and folder of `req`, and the cached fit when the cache holds it. */
+async function lookupFit(req: FitRequest): Promise<{ s: ResolvedFit; key: string; hit?: FitResult }> {
   if (req.image.n !== 1) throw new InputError('fitting takes one image at a time');
-  if (!req.fit.cache) return undefined;
   const s = await resolveFit(req.fit, req.image, req.tk, req.baseDir);
-  const dir = path.join(cacheDir(), 'fits', await fitKey(req, s));
-  if (!existsSync(path.join(dir, 'model.json'))) return undefined;
+  const key = await fitKey(req, s);
+  const dir = path.join(cacheDir(), 'fits', key);
+  if (!req.fit.cache || !existsSync(path.join(dir, 'model.json'))) return { s, key };
   const card = await readModelCard(dir);
   req.logger.info(`fitted model from the cache: ${dir}`);
   if (req.fit.keep) await copyModel(dir, path.resolve(req.baseDir, req.fit.keep));
-  return { dir, cached: true, steps: card.training?.steps ?? 0, seconds: Number(card.training?.seconds ?? 0), finalLoss: Number(card.training?.finalLoss ?? NaN), settings: s };
+  return { s, key, hit: { dir, cached: true, steps: card.training?.steps ?? 0, seconds: Number(card.training?.seconds ?? 0), finalLoss: Number(card.training?.finalLoss ?? NaN), settings: s } };
+}
+
+/** The fit `req` asks for when the cache holds it (no training, no fill made), else undefined. */
+export async function cachedFit(req: FitRequest): Promise<FitResult | undefined> {
+  return (await lookupFit(req)).hit;
 }
 
 /**
@@ -159,10 +164,8 @@ export async function cachedFit(req: FitRequest): Promise<FitResult | undefined>
  * machine, so two fresh fits may differ; the cache makes re-runs identical (set `seconds` high and `steps` to pin a fit).
  */
 export async function fitModel(req: FitRequest): Promise<FitResult> {
-  const hit = await cachedFit(req);
+  const { s, key, hit } = await lookupFit(req);
   if (hit) return hit;
-  const s = await resolveFit(req.fit, req.image, req.tk, req.baseDir);
-  const key = await fitKey(req, s);
   const root = req.fit.cache ? path.join(cacheDir(), 'fits') : await fs.mkdtemp(path.join(os.tmpdir(), 'diff2s-fit-'));
   const dir = req.fit.cache ? path.join(root, key) : path.join(root, 'model');
   const keep = async () => {

@@ -12,7 +12,8 @@
  * padded pixels are treated as known) and cropped back, so every image size runs. Known pixels are never resampled:
  * every strategy writes only hole pixels into a copy of the input, so they stay bit-exact.
  */
-import { cropRect, maskBounds, maskBoundingBox, Tensor4 } from '@diff2s/core';
+import { cropRect, maskBoundingBox, Tensor4 } from '@diff2s/core';
+import { refineCrop } from '@diff2s/refiner';
 import { resizeHoleConservative, resizePlanes, type Rect } from '@diff2s/guides';
 import type { HdConfig } from './config/schema';
 
@@ -187,11 +188,9 @@ export interface RunFootprint {
    */
   refiner: 'none' | 'whole' | { radius: number; multiple: number };
   /**
-   * How many such crops' worth the refiner may hold at once: 1, or 3 with the validating guard (the user's hole and the
-   * validation run's union of both holes, about twice its box, can be refined at the same time).
+   * The validating guard runs: a second guide run on each region, and 3 refiner crops' worth held at once (the user's
+   * hole and the validation run's union of both holes, about twice its box, can be refined at the same time).
    */
-  refinerCrops: number;
-  /** The validating guard runs (a second guide run on each region). */
   validation: boolean;
 }
 
@@ -199,7 +198,8 @@ export interface RunFootprint {
  * The memory a run needs, estimated before any work (bytes): the full-size image, mask and results (float32, per
  * sample: stage 1, stage 2, final), the regions that run (padded to `multiple`, scaled for `resize`): the guide's at
  * {@link CPU_GUIDE_BYTES_PER_PIXEL} or {@link REGION_BYTES_PER_PIXEL}, the refiner's crop (or region) at
- * {@link REGION_BYTES_PER_PIXEL} per sample, the validating guard's {@link VALIDATION_BYTES_PER_PIXEL}; a fit, and the process. `mask` ([1,1,H,W]) places the holes.
+ * {@link REGION_BYTES_PER_PIXEL} per sample, the validating guard's {@link VALIDATION_BYTES_PER_PIXEL}; a fit, and the
+ * process. `mask` ([1,1,H,W]) places the holes.
  */
 export function estimateRunBytes(plan: HdPlan, mask: Tensor4, c: number, samples: number, multiple: number, fits: boolean, run: RunFootprint): number {
   const { w, h } = mask;
@@ -209,16 +209,12 @@ export function estimateRunBytes(plan: HdPlan, mask: Tensor4, c: number, samples
     const rw = plan.scaled ? plan.scaled[0] : r.x1 - r.x0, rh = plan.scaled ? plan.scaled[1] : r.y1 - r.y0;
     const px = pad(rw) * pad(rh);
     let refinerPx = run.refiner === 'none' ? 0 : px;
-    const field = run.refiner;
-    if (typeof field === 'object' && !plan.scaled) {
-      const box = maskBounds(cropRect(mask, r));
-      if (box) {
-        const grow = Math.ceil(field.radius) + field.multiple;
-        refinerPx = pad(Math.min(rw, box.x1 - box.x0 + 2 * grow)) * pad(Math.min(rh, box.y1 - box.y0 + 2 * grow));
-      }
+    if (typeof run.refiner === 'object' && !plan.scaled) {
+      const crop = refineCrop(cropRect(mask, r), run.refiner); // the refiner's own crop (undefined: the whole region)
+      if (crop) refinerPx = (crop.x1 - crop.x0) * (crop.y1 - crop.y0);
     }
     const guide = px * (run.cpuGuide ? CPU_GUIDE_BYTES_PER_PIXEL : REGION_BYTES_PER_PIXEL * samples) + (run.validation ? px * VALIDATION_BYTES_PER_PIXEL : 0);
-    region = Math.max(region, guide + Math.min(px * 2, refinerPx * run.refinerCrops) * samples * REGION_BYTES_PER_PIXEL);
+    region = Math.max(region, guide + Math.min(px * 2, refinerPx * (run.validation ? 3 : 1)) * samples * REGION_BYTES_PER_PIXEL);
   }
   return estimateFullBytes(w, h, c, samples) + region + (fits ? FIT_BYTES : 0);
 }

@@ -187,7 +187,6 @@ export async function createPipeline(config: unknown, options: CreatePipelineOpt
       cpuGuide: WORKER_GUIDES.has(guideType),
       refiner: !refinerCfg ? 'none' : !refinerCfg.crop ? 'whole'
         : (fixed ? fixed.model.receptiveField : receptiveField(defineUNet(resolveUNetConfig({ preset: 'frugal' } as never)))) ?? 'whole',
-      refinerCrops: refinerCfg?.guard && refinerCfg.guardMethod === 'validate' ? 3 : 1,
       validation: !!refinerCfg?.guard && refinerCfg.guardMethod === 'validate',
     };
     const run = (req: PipelineRunRequest) => runHd(req, cfg, multiple, !!fit || !!guideFit, footprint, (sub) => runPipeline({

@@ -69,24 +69,24 @@ describe('the memory estimate', () => {
   const mask = rectMask(2048, 2048, [[992, 992, 1056, 1056]]); // a 64² hole
   const whole = planHd(mask, hd({ strategy: 'original' }));
   const frugal = { radius: 51, multiple: 8 };
-  const est = (refiner: 'none' | 'whole' | typeof frugal, cpuGuide = true, refinerCrops = 1, samples = 1, validation = false) =>
-    estimateRunBytes(whole, mask, 3, samples, 8, false, { cpuGuide, refiner, refinerCrops, validation });
+  const est = (refiner: 'none' | 'whole' | typeof frugal, cpuGuide = true, samples = 1, validation = false) =>
+    estimateRunBytes(whole, mask, 3, samples, 8, false, { cpuGuide, refiner, validation });
 
   it("counts the refiner on its crop (the hole's box grown by the receptive field), not on the region", () => {
     const guideOnly = est('none');
-    // the refiner's crop: (64 + 2·(51 + 8)) = 182 → 184² padded to 8
-    expect(est(frugal) - guideOnly).toBe(184 * 184 * REGION_BYTES_PER_PIXEL);
-    expect(est(frugal, true, 3) - guideOnly).toBe(3 * 184 * 184 * REGION_BYTES_PER_PIXEL);
+    // the refiner's crop (refineCrop): the hole 992..1056 grown by 51 and aligned to 8, 936..1112: 176²
+    expect(est(frugal) - guideOnly).toBe(176 * 176 * REGION_BYTES_PER_PIXEL);
     expect(est('whole') - guideOnly).toBe(2048 * 2048 * REGION_BYTES_PER_PIXEL);
     // a CPU guide's region costs little; a network guide's as much as the refiner's, per sample
-    expect(est('none', false, 1, 2) - est('none', true, 1, 2)).toBe(2048 * 2048 * (2 * REGION_BYTES_PER_PIXEL - CPU_GUIDE_BYTES_PER_PIXEL));
-    // the validating guard's second guide run, in its worker
-    expect(est(frugal, true, 3, 1, true) - est(frugal, true, 3)).toBe(2048 * 2048 * VALIDATION_BYTES_PER_PIXEL);
+    expect(est('none', false, 2) - est('none', true, 2)).toBe(2048 * 2048 * (2 * REGION_BYTES_PER_PIXEL - CPU_GUIDE_BYTES_PER_PIXEL));
+    // the validating guard: its worker's guide run, and three refiner crops' worth at once
+    expect(est('none', true, 1, true) - guideOnly).toBe(2048 * 2048 * VALIDATION_BYTES_PER_PIXEL);
+    expect(est(frugal, true, 1, true) - est('none', true, 1, true)).toBe(3 * 176 * 176 * REGION_BYTES_PER_PIXEL);
     // the whole 2048² image with the frugal refiner on a crop and the guard fits the default limit (4096 MiB; 1018 MiB
     // measured); the refiner on the whole image would not
-    expect(est(frugal, true, 3, 1, true)).toBeGreaterThan(1018 * MiB);
-    expect(est(frugal, true, 3, 1, true)).toBeLessThan(2048 * MiB);
-    expect(est('whole', true, 3, 1, true)).toBeGreaterThan(4096 * MiB);
+    expect(est(frugal, true, 1, true)).toBeGreaterThan(1018 * MiB);
+    expect(est(frugal, true, 1, true)).toBeLessThan(2048 * MiB);
+    expect(est('whole', true, 1, true)).toBeGreaterThan(4096 * MiB);
   });
 });
 

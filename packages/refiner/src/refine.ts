@@ -68,7 +68,6 @@ export async function refine(guideImage: Tensor4, image: Tensor4, mask: Tensor4,
   });
 }
 
-
 /**
  * The crop the refinement needs (`crop` option): the hole's bounding box (over the batch) grown by the network's
  * receptive-field radius, its corners moved out to multiples of the network's size multiple (so its downsampling

@@ -146,9 +146,18 @@ export interface SwdOptions {
  * With `mask`, only patches whose centre lies in the hole are used. Needs no downloaded network.
  */
 export function swd(a: Tensor4, b: Tensor4, mask?: Tensor4, options: SwdOptions = {}): number[] {
-  checkPair(a, b, mask);
-  return patchSwd(a, b, options, (i, P, rng, max) => {
-    const centres = patchCentres(a, i, P, mask);
+  return swdAgainst([a], b, mask, options)[0];
+}
+
+/**
+ * {@link swd} of several candidates against one reference on the same mask, in one pass: the reference's patches and
+ * projections are computed once per direction. Returns, per candidate, the per-image values — without `options.rng`
+ * the same numbers as `swd(candidate, ref, mask)` for each (with it, the candidates share each image's directions).
+ */
+export function swdAgainst(candidates: Tensor4[], ref: Tensor4, mask?: Tensor4, options: SwdOptions = {}): number[][] {
+  for (const a of candidates) checkPair(a, ref, mask);
+  return patchSwd(candidates, ref, options, (i, P, rng, max) => {
+    const centres = patchCentres(ref, i, P, mask);
     rng.shuffle(centres);
     const used = centres.slice(0, max);
     return [used, used];
@@ -156,35 +165,49 @@ export function swd(a: Tensor4, b: Tensor4, mask?: Tensor4, options: SwdOptions 
 }
 
 /**
- * {@link swd} of several candidates against one reference on the same mask, in one pass: the reference's patches and
- * projections are computed once per direction. Returns, per candidate, the per-image values — the same numbers as
- * `swd(candidate, ref, mask, options)` for each (without `options.rng`: the default generator, as the guard uses).
+ * Sliced Wasserstein distance between two patch sets of one image: patches of `a` centred where `regionA` is 1 vs
+ * patches of `b` centred where `regionB` is 1 (values in [0,1]; both sets subsampled to the same count, at most
+ * `maxPatches`). Reference-free texture agreement: e.g. a fill's hole patches against the image's known patches.
  */
-export function swdAgainst(candidates: Tensor4[], ref: Tensor4, mask?: Tensor4, options: SwdOptions = {}): number[][] {
-  if (options.rng) return candidates.map((a) => swd(a, ref, mask, options));
-  for (const a of candidates) checkPair(a, ref, mask);
+export function swdRegions(a: Tensor4, regionA: Tensor4, b: Tensor4, regionB: Tensor4, options: SwdOptions = {}): number[] {
+  checkPair(a, b, regionA);
+  checkMask(b, regionB, 'swd region');
+  return patchSwd([a], b, options, (i, P, rng, max) => {
+    const ca = patchCentres(a, i, P, regionA), cb = patchCentres(b, i, P, regionB);
+    const n = Math.min(ca.length, cb.length, max);
+    rng.shuffle(ca);
+    rng.shuffle(cb);
+    return [ca.slice(0, n), cb.slice(0, n)];
+  })[0];
+}
+
+/**
+ * Per candidate, per image: the sliced W1 of the candidate's patches and `b`'s at the centres `pick` chooses (the
+ * candidates' patches at its first list; NaN when it picks none).
+ */
+function patchSwd(
+  as: Tensor4[], b: Tensor4, options: SwdOptions,
+  pick: (i: number, P: number, rng: Rng, maxPatches: number) => [number[], number[]],
+): number[][] {
   const P = options.patch ?? 7;
   const nProj = options.projections ?? 128;
   const maxPatches = options.maxPatches ?? 4096;
-  const out: number[][] = candidates.map(() => []);
-  for (let i = 0; i < ref.n; i++) {
-    const rng = new Rng(0);
-    const centres = patchCentres(ref, i, P, mask);
-    rng.shuffle(centres);
-    const used = centres.slice(0, maxPatches);
-    if (used.length === 0) {
-      for (const o of out) o.push(NaN);
-      continue;
-    }
-    const dim = ref.c * P * P;
-    const totals = slicedW1Many(candidates.map((a) => extractPatches(a, i, used, P)), extractPatches(ref, i, used, P), used.length, dim, nProj, rng);
-    totals.forEach((v, k) => out[k].push(v));
+  const out: number[][] = as.map(() => []);
+  for (let i = 0; i < b.n; i++) {
+    const rng = options.rng ? options.rng.split() : new Rng(0);
+    const [ca, cb] = pick(i, P, rng, maxPatches);
+    const values = ca.length === 0 ? as.map(() => NaN)
+      : slicedW1(as.map((a) => extractPatches(a, i, ca, P)), extractPatches(b, i, cb, P), ca.length, b.c * P * P, nProj, rng);
+    values.forEach((v, k) => out[k].push(v));
   }
   return out;
 }
 
-/** {@link slicedW1} of each of `pas` against `pb`, the directions drawn once (the same values as one call each). */
-function slicedW1Many(pas: Float64Array[], pb: Float64Array, n: number, dim: number, nProj: number, rng: Rng): number[] {
+/**
+ * For each of `pas`: the mean over `nProj` random unit directions (drawn once for all) of the 1-D Wasserstein-1
+ * distance of its n patches and `pb`'s (dim values each); `pb` is projected once per direction.
+ */
+function slicedW1(pas: Float64Array[], pb: Float64Array, n: number, dim: number, nProj: number, rng: Rng): number[] {
   const dir = new Float64Array(dim);
   const qa = new Float64Array(n), qb = new Float64Array(n);
   const totals = pas.map(() => 0);
@@ -212,67 +235,6 @@ function slicedW1Many(pas: Float64Array[], pb: Float64Array, n: number, dim: num
     }
   }
   return totals.map((t) => t / nProj);
-}
-
-/**
- * Sliced Wasserstein distance between two patch sets of one image: patches of `a` centred where `regionA` is 1 vs
- * patches of `b` centred where `regionB` is 1 (values in [0,1]; both sets subsampled to the same count, at most
- * `maxPatches`). Reference-free texture agreement: e.g. a fill's hole patches against the image's known patches.
- */
-export function swdRegions(a: Tensor4, regionA: Tensor4, b: Tensor4, regionB: Tensor4, options: SwdOptions = {}): number[] {
-  checkPair(a, b, regionA);
-  checkMask(b, regionB, 'swd region');
-  return patchSwd(a, b, options, (i, P, rng, max) => {
-    const ca = patchCentres(a, i, P, regionA), cb = patchCentres(b, i, P, regionB);
-    const n = Math.min(ca.length, cb.length, max);
-    rng.shuffle(ca);
-    rng.shuffle(cb);
-    return [ca.slice(0, n), cb.slice(0, n)];
-  });
-}
-
-/** Per image: the sliced W1 of the patches of `a` and `b` at the centres `pick` chooses (NaN when it picks none). */
-function patchSwd(
-  a: Tensor4, b: Tensor4, options: SwdOptions,
-  pick: (i: number, P: number, rng: Rng, maxPatches: number) => [number[], number[]],
-): number[] {
-  const P = options.patch ?? 7;
-  const nProj = options.projections ?? 128;
-  const maxPatches = options.maxPatches ?? 4096;
-  const out: number[] = [];
-  for (let i = 0; i < a.n; i++) {
-    const rng = options.rng ? options.rng.split() : new Rng(0);
-    const [ca, cb] = pick(i, P, rng, maxPatches);
-    out.push(ca.length === 0 ? NaN : slicedW1(extractPatches(a, i, ca, P), extractPatches(b, i, cb, P), ca.length, a.c * P * P, nProj, rng));
-  }
-  return out;
-}
-
-/** Mean over `nProj` random unit directions of the 1-D Wasserstein-1 distance of two sets of n patches (dim values each). */
-function slicedW1(pa: Float64Array, pb: Float64Array, n: number, dim: number, nProj: number, rng: Rng): number {
-  const dir = new Float64Array(dim);
-  const qa = new Float64Array(n), qb = new Float64Array(n);
-  let total = 0;
-  for (let k = 0; k < nProj; k++) {
-    let norm = 0;
-    for (let d = 0; d < dim; d++) norm += (dir[d] = rng.normal()) ** 2;
-    norm = Math.sqrt(norm);
-    for (let j = 0; j < n; j++) {
-      let sa = 0, sb = 0;
-      for (let d = 0; d < dim; d++) {
-        sa += pa[j * dim + d] * dir[d];
-        sb += pb[j * dim + d] * dir[d];
-      }
-      qa[j] = sa / norm;
-      qb[j] = sb / norm;
-    }
-    qa.sort();
-    qb.sort();
-    let s = 0;
-    for (let j = 0; j < n; j++) s += Math.abs(qa[j] - qb[j]);
-    total += s / n;
-  }
-  return total / nProj;
 }
 
 function patchCentres(t: Tensor4, i: number, P: number, mask?: Tensor4): number[] {
