@@ -20,7 +20,9 @@ parentPort!.once('message', async (m: GuideWorkerRequest) => {
     const { type, ...options } = m.guide;
     const guide = container.guides.create(type, options, { container, baseDir: m.baseDir, logger: quiet }, 'guide');
     try {
-      const out = await inpaint({ image: tensorOf(m.image), mask: tensorOf(m.mask), guide, seed: m.seed, samples: 1 });
+      const out = await inpaint({
+        image: tensorOf(m.image), mask: tensorOf(m.mask), guide, seed: m.seed, samples: 1, ...(m.focus ? { focus: tensorOf(m.focus) } : {}),
+      });
       reply = { type: 'result', stage1: plainTensor(out.stage1), guideMs: out.timings.guideMs };
     } finally {
       await guide.dispose?.();

@@ -21,6 +21,8 @@ export interface GuideWorkerRequest {
   image: PlainTensor;
   mask: PlainTensor;
   seed: number;
+  /** The hole pixels whose fill is used (GuideOptions.focus); default all of them. */
+  focus?: PlainTensor;
 }
 
 /** Guide worker → pipeline. */
@@ -72,6 +74,7 @@ export function runGuideInWorker(req: GuideWorkerRequest, signal?: AbortSignal):
 }
 
 /** {@link GuideWorkerRequest}'s tensors from the pipeline's (copied into the message). */
-export function guideWorkerRequest(guide: GuideWorkerRequest['guide'], baseDir: string, image: Tensor4, mask: Tensor4, seed: number): GuideWorkerRequest {
-  return { guide, baseDir, image: plainTensor(image), mask: plainTensor(mask), seed };
+export function guideWorkerRequest(guide: GuideWorkerRequest['guide'], baseDir: string, image: Tensor4, mask: Tensor4, seed: number,
+  focus?: Tensor4): GuideWorkerRequest {
+  return { guide, baseDir, image: plainTensor(image), mask: plainTensor(mask), seed, ...(focus ? { focus: plainTensor(focus) } : {}) };
 }

@@ -265,13 +265,15 @@ async function runPipeline(x: RunContext): Promise<StagedRun> {
     guide = x.guideFit.ctx.container.guides.create('diffusion', { ...x.guideFit.options, model: fitResult.dir }, x.guideFit.ctx, 'guide');
   }
   // the validating guard's held-out hole (known before stage 1: it depends on the mask only); its stage 1 is filled
-  // in a worker thread while this thread fills the user's hole, where the guide can run there
+  // in a worker thread while this thread fills the user's hole, where the guide can run there. That fill has both holes
+  // unknown (the user's hole is never a source) and focuses on the validation hole: the patch guide fills the user's
+  // hole there from its coarser levels only
   const validation = refinerOn ? planValidation(x, req.mask) : undefined;
   const stopWorker = new AbortController();
   const onAbort = () => stopWorker.abort();
   req.signal?.addEventListener('abort', onAbort, { once: true });
   const pending = validation && x.parallelGuide
-    ? runGuideInWorker(guideWorkerRequest(x.cfg.guide, x.baseDir, req.image.slice(0), validation.union, seed), stopWorker.signal)
+    ? runGuideInWorker(guideWorkerRequest(x.cfg.guide, x.baseDir, req.image.slice(0), validation.union, seed, validation.hole), stopWorker.signal)
     : undefined;
   pending?.catch(() => undefined); // awaited in finish(); never an unhandled rejection meanwhile
   // stage 1 (the same derived streams as refiner's inpaint(): 'guide', then 'refiner')
@@ -384,12 +386,12 @@ async function finishPipeline(x: RunContext, st: {
   const fits = !x.fixed && !fitResult;
   if (fits && s1.image.n / samples !== 1) throw new InputError('fitting a model takes one image per run (a batch of images: run them one at a time)');
   // the fit's request; with a validation hole, the fit sees neither hole (its pixels are the truth the guard measures
-  // against), and the fill of both is the guide's (keyed by the guide's config and seed: a cached fit is found before
-  // the worker has made it)
+  // against), and the fill of both is the guide's focused fill (keyed by the guide's config and seed: a cached fit is
+  // found before the worker has made it)
   let validationFill: Tensor4 | undefined;
   const fitRequest = (): Parameters<typeof fitModel>[0] => ({
     image: s1.image.slice(0), mask: v?.union ?? s1.mask.slice(0),
-    fill: v ? { key: JSON.stringify({ validationHole: true, guide: cfg.guide, seed }), get: async () => validationFill! } : s1.stage1.slice(0),
+    fill: v ? { key: JSON.stringify({ validationHole: true, focus: 'validation', guide: cfg.guide, seed }), get: async () => validationFill! } : s1.stage1.slice(0),
     fit: x.fit!, tk: x.tk, seed, baseDir: x.baseDir, logger: x.logger, signal: req.signal,
     onProgress: (p) => req.onProgress?.({ stage: 'fit', fit: p }),
   });
@@ -426,7 +428,7 @@ async function finishPipeline(x: RunContext, st: {
         }
       }
       let sv = fromWorker ? { stage1: fromWorker.stage1, image: inImage, timings: { guideMs: 0 } }
-        : await inpaint({ image: inImage, mask: union, guide, seed, samples: 1, signal: req.signal });
+        : await inpaint({ image: inImage, mask: union, guide, seed, samples: 1, signal: req.signal, focus: hole });
       if (sv.image.c !== s1.image.c) sv = { ...sv, stage1: toChannels(sv.stage1, s1.image.c), image: toChannels(sv.image, s1.image.c) };
       assertFinite(sv.stage1, `guide "${guide.name}"`);
       timings.guideMs += sv.timings.guideMs; // the worker's fill ran beside stage 1: no wall time of its own

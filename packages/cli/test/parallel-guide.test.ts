@@ -36,6 +36,13 @@ describe('runGuideInWorker', () => {
     // another seed, another fill (the seed crosses the boundary)
     const other = await runGuideInWorker(guideWorkerRequest(guideCfg, process.cwd(), image, mask, 8))!;
     expect(Buffer.from(other.stage1.data.buffer).equals(Buffer.from(here.stage1.data.buffer))).toBe(false);
+    // with a focus (the validating guard's: part of the hole), the same bytes in both threads too
+    const focus = new Tensor4([1, 1, 40, 48]);
+    for (let y = 12; y < 24; y++) for (let x = 20; x < 30; x++) focus.data[y * 48 + x] = 1;
+    const hereF = await inpaint({ image, mask, guide, seed: 7, samples: 1, focus });
+    const thereF = await runGuideInWorker(guideWorkerRequest(guideCfg, process.cwd(), image, mask, 7, focus))!;
+    expect(Buffer.from(thereF.stage1.data.buffer).equals(Buffer.from(hereF.stage1.data.buffer))).toBe(true);
+    expect(Buffer.from(thereF.stage1.data.buffer).equals(Buffer.from(here.stage1.data.buffer))).toBe(false);
   });
 
   it("rejects with the guide's own error class, and with CancelledError when aborted", async () => {

@@ -19,6 +19,12 @@ export interface GuideOptions {
   /** Progress in [0, 1] with a short label. */
   onProgress?: (fraction: number, label?: string) => void;
   signal?: AbortSignal;
+  /**
+   * [N,1,H,W] binary, within the mask: the hole pixels whose fill the caller uses. A guide may fill the rest of the
+   * hole more cheaply (the patch guide refines only these at its finest level; the others keep its coarser levels'
+   * fill) — the whole hole is still filled. Default: every hole pixel. Guides without a cheaper way ignore it.
+   */
+  focus?: Tensor4;
 }
 
 /**

@@ -25,6 +25,29 @@ export function checkGuideInputs(guide: string, sizes: SizeSupport, image: Tenso
   }
 }
 
+/**
+ * Image `index`'s {@link GuideOptions.focus} as an H×W map (1 = a hole pixel the caller uses), or undefined when there
+ * is no focus or it covers the whole hole. Throws {@link InputError} when the focus is not a binary [N,1,H,W] map of
+ * the mask's size; focus pixels outside the hole are ignored.
+ */
+export function focusOf(guide: string, options: GuideOptions, mask: Tensor4, index: number): Uint8Array | undefined {
+  const f = options.focus;
+  if (!f) return undefined;
+  if (f.n !== mask.n || f.c !== 1 || f.h !== mask.h || f.w !== mask.w) {
+    throw new InputError(`${guide} guide: focus is [${f.shape.join(', ')}], expected [${mask.n}, 1, ${mask.h}, ${mask.w}] like the mask`);
+  }
+  assertBinaryMask(f, `${guide} guide: focus`);
+  const hw = mask.h * mask.w;
+  const out = new Uint8Array(hw);
+  let all = true;
+  for (let p = 0; p < hw; p++) {
+    if (mask.data[index * hw + p] === 0) continue;
+    if (f.data[index * hw + p] !== 0) out[p] = 1;
+    else all = false;
+  }
+  return all ? undefined : out;
+}
+
 /** Number of hole pixels (mask 1) of image `index`. */
 export function countHole(mask: Tensor4, index = 0): number {
   const hw = mask.h * mask.w;

@@ -33,7 +33,7 @@ import { z } from 'zod';
 import { assertBinaryMask, InputError, Rng, Tensor4 } from '@diff2s/core';
 import type { Guide, GuideContext, GuideOptions, Logger, RegistryEntry, SizeSupport } from '@diff2s/core';
 import { nearestKnown } from './baselines';
-import { runPerImage, throwIfAborted, yieldToEventLoop } from './common';
+import { focusOf, runPerImage, throwIfAborted, yieldToEventLoop } from './common';
 
 /** Options of the patch guide (see {@link patchGuideConfig} for defaults). */
 export interface PatchOptions {
@@ -277,7 +277,7 @@ function downsampleGaussian(src: PatchLevel): PatchLevel {
 /**
  * Sum of squared differences between the patch (half-size r) at target `q` and at source `s` of interleaved data
  * with k values per pixel, over the in-image part of the target patch (the source patch is inside the image).
- * Stops early (after a row) once the sum reaches `best`.
+ * Stops early (after a pixel) once the sum reaches `best`.
  */
 function patchDistance(data: Float32Array, w: number, h: number, k: number, r: number, q: number, s: number, best: number): number {
   const qy = (q / w) | 0, qx = q - qy * w;
@@ -289,13 +289,38 @@ function patchDistance(data: Float32Array, w: number, h: number, k: number, r: n
   let b = (s + y0 * w + x0) * k;
   let sum = 0;
   for (let dy = y0; dy <= y1; dy++, a += rowStep, b += rowStep) {
-    for (let i = 0; i < len; i++) {
-      const e = data[a + i] - data[b + i];
-      sum += e * e;
+    for (let i = 0; i < len;) {
+      for (const e = i + k; i < e; i++) {
+        const d = data[a + i] - data[b + i];
+        sum += d * d;
+      }
+      if (sum >= best) return sum;
     }
-    if (sum >= best) return sum;
   }
   return sum;
+}
+
+/** The `rank`-th smallest (0-based) of `a[0..n)`, which it reorders (Hoare's quickselect, median-of-three pivots). */
+function selectRank(a: Float64Array, n: number, rank: number): number {
+  let lo = 0, hi = n - 1;
+  while (hi > lo) {
+    const mid = (lo + hi) >> 1;
+    // median of a[lo], a[mid], a[hi] as the pivot
+    let x = a[lo], y = a[mid], z = a[hi];
+    if (x > y) { const t = x; x = y; y = t; }
+    if (y > z) { y = z; if (x > y) y = x; }
+    const pivot = y;
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) { const t = a[i]; a[i] = a[j]; a[j] = t; i++; j--; }
+    }
+    if (rank <= j) hi = j;
+    else if (rank >= i) lo = i;
+    else return a[rank];
+  }
+  return a[rank];
 }
 
 /**
@@ -304,17 +329,16 @@ function patchDistance(data: Float32Array, w: number, h: number, k: number, r: n
  * written to `vals`. `sorted` is scratch space of at least n values.
  */
 function weightedValue(data: Float32Array, k: number, dbuf: Float64Array, sbuf: Int32Array, sorted: Float64Array, n: number, percentile: number, vals: Float64Array): void {
-  // sigma^2 = percentile of the distances (insertion sort into a preallocated buffer)
+  // sigma^2 = percentile of the distances: the rank-th smallest (selected in a preallocated buffer), and the minimum
+  let dmin = Infinity;
   for (let j = 0; j < n; j++) {
     const v = dbuf[j];
-    let m = j - 1;
-    while (m >= 0 && sorted[m] > v) { sorted[m + 1] = sorted[m]; m--; }
-    sorted[m + 1] = v;
+    sorted[j] = v;
+    if (v < dmin) dmin = v;
   }
   const rank = Math.min(n - 1, Math.max(0, Math.ceil((percentile / 100) * n) - 1));
-  const sigma2 = Math.max(sorted[rank], 1e-12);
+  const sigma2 = Math.max(selectRank(sorted, n, rank), 1e-12);
   const inv = -1 / (2 * sigma2);
-  const dmin = sorted[0];
   vals.fill(0);
   let wsum = 0;
   for (let j = 0; j < n; j++) {
@@ -334,8 +358,10 @@ function weightedValue(data: Float32Array, k: number, dbuf: Float64Array, sbuf: 
 export class LevelMatcher {
   readonly valid: Uint8Array;
   readonly sources: Int32Array;
-  readonly targets: Int32Array;
-  readonly holes: Int32Array;
+  /** Pixels whose patch meets the hole (or, after {@link restrict}, the pixels being filled). */
+  targets: Int32Array;
+  /** The hole pixels being filled (all of the level's hole, or the focus after {@link restrict}). */
+  holes: Int32Array;
   /** NNF: per pixel the source pixel index of its match (-1 for non-targets). */
   readonly nnf: Int32Array;
   /** Per pixel the (unnormalised) distance to its match. */
@@ -372,6 +398,24 @@ export class LevelMatcher {
     this.dbuf = new Float64Array(p2);
     this.sortbuf = new Float64Array(p2);
     this.sbuf = new Int32Array(p2);
+  }
+
+  /**
+   * From now on fill only the hole pixels of `active` (a subset of the level's hole): the targets become the pixels
+   * whose patch meets `active`; the rest of the hole keeps its values and is never a source (the sources are those of
+   * the whole hole). Their NNF entries are kept.
+   */
+  restrict(active: Uint8Array): void {
+    const { w, h, hole } = this.level;
+    const near = dilateBinary(active, h, w, this.r);
+    const tg: number[] = [];
+    const hl: number[] = [];
+    for (let p = 0; p < w * h; p++) {
+      if (near[p]) tg.push(p);
+      if (active[p] && hole[p]) hl.push(p);
+    }
+    this.targets = Int32Array.from(tg);
+    this.holes = Int32Array.from(hl);
   }
 
   /** A uniformly drawn source pixel. */
@@ -506,6 +550,7 @@ export class LevelMatcher {
     const holes = this.holes, nnf = this.nnf, dist = this.dist;
     const dbuf = this.dbuf, sbuf = this.sbuf, sorted = this.sortbuf;
     const vals = new Float64Array(k);
+    const fullArea = (2 * r + 1) * (2 * r + 1);
     let change = 0;
     for (let i = 0; i < holes.length; i++) {
       const p = holes[i];
@@ -520,7 +565,7 @@ export class LevelMatcher {
           const q = qy * w + qx;
           const s = nnf[q];
           if (s < 0) continue;
-          dbuf[n] = dist[q] / this.patchArea(q);
+          dbuf[n] = dist[q] / (qx >= r && qx < w - r && qy >= r && qy < h - r ? fullArea : this.patchArea(q));
           sbuf[n] = s - dy * w - dx;
           n++;
         }
@@ -952,12 +997,14 @@ export class PatchGuide implements Guide {
   constructor(readonly options: PatchOptions, private readonly logger?: Logger) {}
 
   async inpaint(image: Tensor4, mask: Tensor4, options: GuideOptions): Promise<Tensor4> {
-    return runPerImage(image, mask, options, { guide: this.name, fullMask: false, sizes: this.sizes }, (img, m, _i, progress) =>
-      this.inpaintOne(img, m, options, progress),
+    return runPerImage(image, mask, options, { guide: this.name, fullMask: false, sizes: this.sizes }, (img, m, i, progress) =>
+      this.inpaintOne(img, m, options, progress, focusOf(this.name, options, mask, i)),
     );
   }
 
-  private async inpaintOne(image: Tensor4, mask: Tensor4, options: GuideOptions, progress: (f: number, label?: string) => void): Promise<Tensor4> {
+  /** One image; with `focus` (H×W, a part of the hole), the finest level fills only that part (see GuideOptions.focus). */
+  private async inpaintOne(image: Tensor4, mask: Tensor4, options: GuideOptions, progress: (f: number, label?: string) => void,
+    focus?: Uint8Array): Promise<Tensor4> {
     const o = this.options;
     const { h, w, c } = image;
     let r = (o.patchSize - 1) >> 1;
@@ -1007,6 +1054,12 @@ export class PatchGuide implements Guide {
       }
       m.initRandom();
       const finestLevel = l === 0;
+      if (finestLevel && focus) {
+        // the rest of the hole keeps the fill the coarser level's NNF reconstructs (the finest level's start)
+        const all = m.holes.length;
+        m.restrict(focus);
+        this.logger?.debug(`patch guide: the finest level fills the focus only (${m.holes.length} of ${all} hole pixels)`);
+      }
       const emIterations = levels === 1 ? o.emIterations : Math.round(o.emIterationsFinest + ((o.emIterations - o.emIterationsFinest) * l) / (levels - 1));
       for (let it = 0; it < emIterations; it++) {
         throwIfAborted(options.signal, 'patch guide');

@@ -194,6 +194,58 @@ describe('patch guide', () => {
     expect(holeMse(out, image, mask)).toBeLessThan(0.1 * holeMse(meanFill(image.clone(), mask), image, mask));
   });
 
+  it('golden value: a fixed-seed fill of two holes in a noisy texture (pins the bytes; the speed-ups of issue 19 kept them)', async () => {
+    // value computed before the selection of σ² by quickselect and the per-pixel early stop of the patch distance
+    const h = 64, w = 80, hw = h * w;
+    const image = new Tensor4([1, 3, h, w]);
+    const noise = new Rng(5);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+      const s = ((x + y) >> 2) % 2 ? 0.6 : -0.6;
+      image.data[y * w + x] = s + 0.2 * (noise.uniform() - 0.5);
+      image.data[hw + y * w + x] = -0.5 * s + 0.1 * Math.sin(x / 5);
+      image.data[2 * hw + y * w + x] = ((x >> 3) + (y >> 3)) % 2 ? 0.3 : -0.3;
+    }
+    const mask = new Tensor4([1, 1, h, w]);
+    for (let y = 20; y < 44; y++) for (let x = 12; x < 40; x++) mask.data[y * w + x] = 1;
+    for (let y = 8; y < 20; y++) for (let x = 56; x < 70; x++) mask.data[y * w + x] = 1;
+    const out = await new PatchGuide(patchGuideConfig.parse({})).inpaint(image, mask, { rng: new Rng(11) });
+    let sum = 0;
+    for (let k = 0; k < out.size; k++) sum += out.data[k] * ((k % 13) + 1);
+    expect(sum).toBeCloseTo(551.68435320258141, 9);
+  });
+
+  it('focus (GuideOptions.focus): the finest level fills only the focused hole; the whole hole still filled', async () => {
+    const image = stripes(64, 80);
+    const mask = rectMask(1, 64, 80, 10, 12, 30, 36);
+    for (let y = 20; y < 44; y++) for (let x = 50; x < 70; x++) mask.data[y * 80 + x] = 1;
+    const focus = rectMask(1, 64, 80, 50, 20, 70, 44); // the second hole only
+    const run = async (f?: Tensor4) => {
+      const { guide, logger } = makeGuide('patch', {});
+      const out = await guide.inpaint(image, mask, { rng: new Rng(3), ...(f ? { focus: f } : {}) });
+      return { out, logger };
+    };
+    const full = await run();
+    // a focus on the whole hole is no focus: the same bytes
+    const same = await run(mask.clone());
+    expect(Buffer.from(same.out.data.buffer).equals(Buffer.from(full.out.data.buffer))).toBe(true);
+    const part = await run(focus);
+    expect(part.logger.messages.some((m) => /finest level fills the focus only \(480 of 960 hole pixels\)/.test(m.message))).toBe(true);
+    expect(knownPixelsExact(part.out, image, mask)).toBe(true);
+    // the focused hole is filled as well as without focus; the other one from the coarser levels (still far better
+    // than the mean colour, every value finite)
+    const other = rectMask(1, 64, 80, 10, 12, 30, 36);
+    const meanErr = holeMse(meanFill(image.clone(), mask), image, mask);
+    expect(holeMse(part.out, image, focus)).toBeLessThan(Math.max(2 * holeMse(full.out, image, focus), 0.02 * meanErr));
+    expect(holeMse(part.out, image, other)).toBeLessThan(0.5 * meanErr);
+    expect(part.out.data.every(Number.isFinite)).toBe(true);
+    // bad focus maps are refused, naming the focus
+    const { guide } = makeGuide('patch', {});
+    await expect(guide.inpaint(image, mask, { rng: new Rng(3), focus: new Tensor4([1, 1, 10, 10]) })).rejects.toThrow(/focus is \[1, 1, 10, 10\]/);
+    const soft = focus.clone();
+    soft.data[0] = 0.5;
+    await expect(guide.inpaint(image, mask, { rng: new Rng(3), focus: soft })).rejects.toThrow(/focus/);
+  });
+
   it('validates its config strictly', () => {
     expect(() => makeGuide('patch', { patchSize: 8 })).toThrow(/odd/);
     expect(() => makeGuide('patch', { bogus: 1 })).toThrow(/unknown key "bogus"/);

@@ -22,6 +22,8 @@ export interface InpaintRequest {
   /** Progress of both stages. */
   onProgress?: (event: PipelineProgress) => void;
   signal?: AbortSignal;
+  /** [N,1,H,W]: the hole pixels whose stage 1 the caller uses (passed to the guide, see GuideOptions.focus). */
+  focus?: Tensor4;
 }
 
 export type PipelineProgress =
@@ -59,6 +61,7 @@ export async function inpaint(req: InpaintRequest): Promise<InpaintResult> {
     rng: root.derive('guide'),
     onProgress: (fraction, label) => req.onProgress?.({ stage: 'guide', fraction, label }),
     signal: req.signal,
+    ...(req.focus ? { focus: samples > 1 ? req.focus.repeatEach(samples) : req.focus } : {}),
   });
   const stage1 = blendByMask(raw, image, mask, raw.zerosLike());
   const t1 = performance.now();
