@@ -342,7 +342,7 @@ async function finishPipeline(x: RunContext, st: {
   // `band`: only the hole's border band is refined; stage 1's interior is context (pasted like known pixels)
   const band = guardCfg.band;
   const refineOne = (model: ResolvedModel, stage1: Tensor4, image: Tensor4, mask: Tensor4, stream: string, signal: AbortSignal | undefined,
-    onStep?: Parameters<typeof refine>[3]['onStep']) => {
+    onStep?: Parameters<typeof refine>[3]['onStep'], focus?: Tensor4) => {
     let refineMask = mask;
     let refineImage = image;
     if (band > 0) {
@@ -353,7 +353,7 @@ async function finishPipeline(x: RunContext, st: {
     }
     const refined = refine(stage1, refineImage, refineMask, {
       network: model.model, schedule: model.schedule, sampler: x.sampler!, options: x.refinerOptions,
-      rng: new Rng(seed).derive(stream), signal, onStep,
+      rng: new Rng(seed).derive(stream), signal, onStep, ...(focus ? { focus } : {}),
     });
     // `detail`: stage 1's fine detail kept, the refinement's coarse part taken; `tone`: and stage 1's coarsest scales
     return guardCfg.detail > 0 || guardCfg.tone > 0 ? refined.then((r) => transferDetail(stage1, r, refineMask, guardCfg.detail, guardCfg.tone)) : refined;
@@ -446,7 +446,7 @@ async function finishPipeline(x: RunContext, st: {
       const tv = performance.now();
       const v2 = await refineOne(model, validation.stage1, validation.image, validation.union, 'validate', req.signal, (step) => {
         req.onProgress?.({ stage: 'validate', fraction: step.index / step.total, label: `refining the validation hole: step ${step.index}/${step.total}` });
-      });
+      }, validation.hole); // on the validation hole's own crop: the guard reads only that hole
       assertFinite(v2, 'the refiner (its model)');
       verdict = judgeOnValidation(validation.stage1, v2, validation.image, validation.hole, { textureTolerance: guardCfg.guardTexture });
       timings.refinerMs += performance.now() - tv;

@@ -20,6 +20,13 @@ export interface RefineSetup {
   /** Per-step progress, with the predicted x₀ for previews. */
   onStep?: (info: StepInfo) => void | Promise<void>;
   signal?: AbortSignal;
+  /**
+   * [N,1,H,W], binary, within the mask: the hole pixels whose refinement the caller uses (default: all). With the
+   * `crop` option the crop is grown around these only: hole pixels beyond it keep the guide's values, and those inside
+   * it are refined with the context the crop holds (the validating guard's held-out hole: its own crop, not its union
+   * with the user's hole).
+   */
+  focus?: Tensor4;
 }
 
 /** Throws a ConfigError if the sampler cannot drive the refiner. */
@@ -53,8 +60,9 @@ export async function refine(guideImage: Tensor4, image: Tensor4, mask: Tensor4,
   const tStart = opts.strategy === 'start' ? T : opts.tk;
   if (tStart > T) throw new ConfigError(`T_k = ${tStart} exceeds the model's schedule length T = ${T}`, 'refiner.tk');
   if (tStart === 0) return blendByMask(guideImage, image, mask, guideImage.zerosLike());
-  const crop = opts.crop ? refineCrop(mask, setup.network.receptiveField) : undefined;
-  if (crop) return refineOnCrop(guideImage, image, mask, crop, { ...setup, options: { ...opts, crop: false } });
+  if (setup.focus) assertMaskFits(image, setup.focus, 'refine focus');
+  const crop = opts.crop ? refineCrop(setup.focus ?? mask, setup.network.receptiveField) : undefined;
+  if (crop) return refineOnCrop(guideImage, image, mask, crop, { ...setup, options: { ...opts, crop: false }, focus: undefined });
   const denoiser = new RefinerDenoiser(setup.network, guideImage, image, mask, setup.rng.derive('guide-noise'), opts);
   return setup.sampler.sample({
     denoiser,
@@ -85,7 +93,10 @@ export function refineCrop(mask: Tensor4, field: { radius: number; multiple: num
   return rect.x0 === 0 && rect.y0 === 0 && rect.x1 === mask.w && rect.y1 === mask.h ? undefined : rect;
 }
 
-/** Refine the crop `r` and paste it into a copy of `image`; per-step previews are shown at the full size. */
+/**
+ * Refine the crop `r` and paste it into a copy of `image` whose hole holds the guide (hole pixels beyond the crop: only
+ * with a focus); per-step previews are shown at the full size.
+ */
 async function refineOnCrop(guideImage: Tensor4, image: Tensor4, mask: Tensor4, r: Rect, setup: RefineSetup): Promise<Tensor4> {
   const onStep = setup.onStep;
   let xt: Tensor4 | undefined, x0: Tensor4 | undefined; // full-size preview buffers, reused every step
@@ -99,7 +110,7 @@ async function refineOnCrop(guideImage: Tensor4, image: Tensor4, mask: Tensor4, 
       return onStep({ ...info, xt, x0Pred: x0 });
     }),
   });
-  const out = image.clone();
+  const out = blendByMask(guideImage, image, mask, image.zerosLike());
   pasteRect(out, refined, r);
   return out;
 }

@@ -217,6 +217,30 @@ describe('refine on a crop around the hole', () => {
     expect(maxDiff(wrong.out, whole.out)).toBeGreaterThan(2e-2);
   });
 
+  it('with a focus, the crop is grown around the focus only; the hole beyond it keeps the guide', async () => {
+    const two = mask.clone();
+    for (let y = 12; y < 15; y++) for (let x = 11; x < 15; x++) two.data[y * 16 + x] = 1; // a second hole
+    const refineTwo = async (field: { radius: number; multiple: number } | undefined, focus?: Tensor4) => {
+      const net = new ToyUNet(3, 4, 5, { predictionType: 'x0', xmWeight: 0, ...(field ? { receptiveField: field } : {}) });
+      const out = await refine(guide, image, two, { network: net, schedule: quiet, sampler, rng: new Rng(3), options: { tk: 15, crop: true }, ...(focus ? { focus } : {}) });
+      return { out, sizes: net.sizes };
+    };
+    const whole = await refineTwo(undefined);
+    const focused = await refineTwo({ radius: 1, multiple: 2 }, mask);
+    expect(focused.sizes.every(([h, w]) => h === 6 && w === 8)).toBe(true); // the first hole's crop, as without the second
+    expect(knownPixelViolations(focused.out, image, two)).toBe(0);
+    let inFocus = 0, beyond = 0;
+    for (let c = 0; c < 3; c++) for (let p = 0; p < 256; p++) {
+      const k = c * 256 + p;
+      if (mask.data[p]) inFocus = Math.max(inFocus, Math.abs(focused.out.data[k] - whole.out.data[k]));
+      else if (two.data[p]) beyond = Math.max(beyond, Math.abs(focused.out.data[k] - guide.data[k]));
+    }
+    expect(inFocus).toBeLessThan(1e-3);
+    expect(beyond).toBe(0);
+    // without the focus the crop spans both holes
+    expect((await refineTwo({ radius: 1, multiple: 2 })).sizes[0]).toEqual([12, 14]);
+  });
+
   it('per-step previews are full-size images with the crop pasted in', async () => {
     const seen: [number, number, number][] = [];
     let outside = 0;
