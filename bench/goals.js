@@ -2,7 +2,7 @@
 /**
  * Issue 19's goals on real photos (../shared/data/photos, scaled to each size): wall time and peak RSS of
  * `diff2s inpaint` through the CLI, side by side in one run, for
- *   - the default pipeline (patch → a model fitted to the image, DDIM 10 from T_k, the validating guard, HD crop),
+ *   - the default pipeline (patch → a model fitted to the image, DDIM 5 from T_k, the validating guard, HD crop),
  *     first run (a fresh fit cache) and second run (the fit from the cache);
  *   - `--no-fit` (the shipped colour prior, the validating guard);
  *   - the path before issue 19 (the whole image, the refiner on it too, DDPM from T_k 200, the shipped colour prior, no guard, no detail or tone

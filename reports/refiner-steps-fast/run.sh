@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . reports/lib/evals.sh
-run_refiner_report refiner-steps-fast "vistex-strokes photos-strokes" 'Refiner steps below the default 10 (issue 19)' "$@"
+run_refiner_report refiner-steps-fast "vistex-strokes photos-strokes" 'Refiner steps: DDIM 10, 5 and 3 (issue 19)' "$@"

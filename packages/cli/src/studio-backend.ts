@@ -144,7 +144,7 @@ export class PipelineStudioBackend implements StudioBackend {
       })),
       refinerAvailable: !!id,
       maxTk,
-      defaultPipeline: { guide: { type: 'patch' }, refiner: id ? { enabled: true, tk: Math.min(100, maxTk), sampler: { type: 'ddim', steps: 10, spacing: 'start' } } : undefined, seed: 0, samples: 1 },
+      defaultPipeline: { guide: { type: 'patch' }, refiner: id ? { enabled: true, tk: Math.min(100, maxTk), sampler: { type: 'ddim', steps: 5, spacing: 'start' } } : undefined, seed: 0, samples: 1 },
       models: this.modelIds(),
       hdStrategies: [...HdConfig.shape.strategy.unwrap().options],
     };

@@ -55,7 +55,7 @@ describe('createPipeline', () => {
     const p = await createPipeline(refined(engine), { container });
     try {
       expect(p.model?.engine).toBe(engine);
-      expect(p.refinerSteps).toBe(6);
+      expect(p.refinerSteps).toBe(5); // the default DDIM 5 from T_k 6
       const r = await p.run({ image, mask });
       expect(r.model?.engine).toBe(engine);
       expect(r.stage2).toBeDefined();

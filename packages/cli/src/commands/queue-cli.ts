@@ -1,8 +1,9 @@
 /** The `batch` (submit, status, retry) and `worker` commands of `diff2s` (registered by bin.ts). */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { cliContainer } from '../pipeline';
-import { retryCommand, statusCommand, submitCommand } from './batch';
-import { workerCommand } from './worker';
+// the queue's modules (BullMQ, ioredis) load when a queue command runs, not on every start of the CLI
+const batchModule = () => import('./batch');
+const workerModule = () => import('./worker');
 
 const positiveInt = (name: string) => (v: string): number => {
   const n = Number(v);
@@ -59,6 +60,7 @@ export function addQueueCommands(program: Command): void {
     .option('-q, --quiet', 'no progress output', false)
     .action(async (opts) => {
       const { fit, refine, ...rest } = opts;
+      const { submitCommand } = await batchModule();
       const r = await submitCommand({
         ...rest, fit: typeof fit === 'number' ? fit : undefined, fitEnabled: fit === false ? false : undefined, refine: refine === false ? false : undefined,
       }, cliContainer());
@@ -73,6 +75,7 @@ export function addQueueCommands(program: Command): void {
     .requiredOption('--queue <url>', QUEUE_HELP)
     .option('--json', 'print the state as JSON', false)
     .action(async (id: string, opts) => {
+      const { statusCommand } = await batchModule();
       const r = await statusCommand(id, opts);
       process.stdout.write(`${r.text}\n`);
     });
@@ -84,6 +87,7 @@ export function addQueueCommands(program: Command): void {
     .option('--wait', 'follow the batch to its end', false)
     .option('-q, --quiet', 'no progress output', false)
     .action(async (id: string, opts) => {
+      const { retryCommand } = await batchModule();
       const r = await retryCommand(id, opts, cliContainer());
       process.stdout.write(`${r.retried}\n`);
       process.exitCode = r.exitCode;
@@ -104,6 +108,7 @@ export function addQueueCommands(program: Command): void {
     .option('--stalled-interval <ms>', 'stalled-job check interval in ms (default: $DIFF2S_QUEUE_STALLED_MS, else 30000)', positiveInt('--stalled-interval'))
     .option('-q, --quiet', 'log only errors', false)
     .action(async (opts) => {
+      const { workerCommand } = await workerModule();
       process.exitCode = await workerCommand(opts, cliContainer());
     });
 }
