@@ -44,6 +44,8 @@ export class Job {
   lastQueued?: StudioEvent;
   lastProgress?: StudioEvent;
   lastPreview?: string;
+  /** The guide's event carrying stage 1's preview (replayed to a listener that connects after it). */
+  stage1Event?: StudioEvent;
   terminal?: StudioEvent;
   finishedAt = 0;
   abandonTimer?: NodeJS.Timeout;
@@ -65,7 +67,10 @@ export class Job {
   emit(ev: StudioEvent): void {
     if (this.finished) return;
     if (ev.event === 'queued') this.lastQueued = ev;
-    else if (ev.event === 'progress') this.lastProgress = ev;
+    else if (ev.event === 'progress') {
+      this.lastProgress = ev;
+      if (ev.data.stage === 'guide' && ev.data.preview) this.stage1Event = ev;
+    }
     const text = formatEvent(ev);
     for (const res of this.listeners) res.write(text);
   }

@@ -281,6 +281,8 @@ export async function startStudio(options: StudioOptions): Promise<StudioServer>
       return;
     }
     if (job.state === 'queued' && job.lastQueued) res.write(formatEvent(job.lastQueued));
+    // a listener that connects after stage 1 still sees it first (the page shows stage 1 while stage 2 runs)
+    if (job.state === 'running' && job.stage1Event && job.stage1Event !== job.lastProgress) res.write(formatEvent(job.stage1Event));
     if (job.state === 'running' && job.lastProgress) {
       const data = { ...job.lastProgress.data };
       if (job.lastPreview && !data.preview) data.preview = job.lastPreview;

@@ -229,6 +229,25 @@ describe('studio server: jobs', () => {
     expect(late.events).toHaveLength(1);
   });
 
+  it('a listener that connects during stage 2 gets stage 1 first (its preview), then the latest progress', async () => {
+    const img = await testImage();
+    const mask = await testMask();
+    const hold = new Deferred();
+    s.backend.beforeStep = (info) => (info.step === 3 ? hold.promise : undefined);
+    const r = await postJob(s.base, { image: img.png, mask: mask.png });
+    const first = new EventStream(`${s.base}${r.body.events}`);
+    await first.next((e) => e.event === 'progress' && e.data.stage === 'refiner' && e.data.step === 2);
+    const late = new EventStream(`${s.base}${r.body.events}`);
+    const latest = await late.next((e) => e.event === 'progress' && e.data.stage === 'refiner');
+    expect(latest.data.step).toBe(2);
+    const progress = late.events.filter((e) => e.event === 'progress');
+    expect(progress[0].data.stage).toBe('guide');
+    expect(progress[0].data.preview).toMatch(/^data:image\/png;base64,/);
+    hold.resolve();
+    expect((await late.finished).event).toBe('done');
+    expect((await first.finished).event).toBe('done');
+  });
+
   it('queues jobs per model, shows positions, and cancelling a queued job moves the others up', async () => {
     const img = await testImage();
     const mask = await testMask();
