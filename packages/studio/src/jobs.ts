@@ -108,11 +108,21 @@ export function formatEvent(ev: StudioEvent): string {
 export function readableError(err: unknown): string {
   if (err instanceof Error) {
     const m = err.message?.trim();
-    if (m) return m;
+    if (m) return redactPaths(m);
     return `${err.name || 'Error'} (no message)`;
   }
   const s = String(err);
-  return s && s !== '[object Object]' ? s : 'the job failed (no message)';
+  return s && s !== '[object Object]' ? redactPaths(s) : 'the job failed (no message)';
+}
+
+/**
+ * The server's folders out of a message for the page: every absolute path (POSIX `/a/b/c`, Windows `C:\a\c`) keeps
+ * its last name only (`…/c`), so an error names the file without showing where the server keeps it.
+ */
+export function redactPaths(message: string): string {
+  return message
+    .replace(/(^|[\s"'`(=\[])\/(?:[^\s"'`()\[\]/]+\/)+([^\s"'`()\[\]/]*)/g, (_m, pre: string, last: string) => `${pre}…/${last}`)
+    .replace(/(^|[\s"'`(=\[])[A-Za-z]:\\(?:[^\s"'`()\[\]\\]+\\)*([^\s"'`()\[\]\\]*)/g, (_m, pre: string, last: string) => `${pre}…\\${last}`);
 }
 
 /** Whether `err` means the run stopped because it was cancelled. */
@@ -255,6 +265,7 @@ export class Scheduler {
       } else {
         const message = readableError(err);
         if (!(err instanceof Diff2sError)) this.opts.warn(`studio: job ${job.id} failed: ${err instanceof Error && err.stack ? err.stack : message}`);
+        else if (err.message.trim() !== message) this.opts.warn(`studio: job ${job.id} failed: ${err.message}`); // the paths the page does not see
         job.finish('error', { message });
       }
     }

@@ -1,4 +1,5 @@
 import { decodeImage, quantizeTensor8 } from '@diff2s/core';
+import { readableError, redactPaths } from '../src/jobs';
 import { startStudio } from '../src/server';
 import { resolveStaticPath, PUBLIC_DIR } from '../src/static';
 import { Deferred, FakeBackend, meanFill } from './fake-backend';
@@ -330,6 +331,17 @@ describe('studio server: jobs', () => {
     await aborted.promise;
     const status = (await (await fetch(`${s.base}/api/jobs/${j.body.id}`)).json()) as any;
     expect(status.state).toBe('cancelled');
+  });
+
+  it("error texts for the page keep a path's last name only (the server's folders stay on the server)", () => {
+    expect(redactPaths('cannot read /home/me/models/x/weights.bin: ENOENT')).toBe('cannot read …/weights.bin: ENOENT');
+    expect(redactPaths('the model "/srv/diff2s/models/frugal-colour" is grey')).toBe('the model "…/frugal-colour" is grey');
+    expect(redactPaths('C:\\Users\\me\\w.bin is missing')).toBe('…\\w.bin is missing');
+    // what is not an absolute path stays
+    for (const m of ['a 3/4 hole, width/height 10', 'redis://host:6379/0 is down', 'unknown model "../../etc/passwd"', 'expected [1, 1, 10, 10]']) {
+      expect(redactPaths(m)).toBe(m);
+    }
+    expect(readableError(new Error('no such file /var/lib/x/y.png'))).toBe('no such file …/y.png');
   });
 
   it('reports backend failures as readable error events', async () => {
