@@ -188,8 +188,8 @@ export interface RunFootprint {
    */
   refiner: 'none' | 'whole' | { radius: number; multiple: number };
   /**
-   * The validating guard runs: a second guide run on each region, and 3 refiner crops' worth held at once (the user's
-   * hole and the validation run's union of both holes, about twice its box, can be refined at the same time).
+   * The validating guard runs: a second guide run on each region, and 2 refiner crops' worth held at once (the user's
+   * hole and the held-out hole, refined on its own crop of the same size, can be refined at the same time).
    */
   validation: boolean;
 }
@@ -214,7 +214,7 @@ export function estimateRunBytes(plan: HdPlan, mask: Tensor4, c: number, samples
       if (crop) refinerPx = (crop.x1 - crop.x0) * (crop.y1 - crop.y0);
     }
     const guide = px * (run.cpuGuide ? CPU_GUIDE_BYTES_PER_PIXEL : REGION_BYTES_PER_PIXEL * samples) + (run.validation ? px * VALIDATION_BYTES_PER_PIXEL : 0);
-    region = Math.max(region, guide + Math.min(px * 2, refinerPx * (run.validation ? 3 : 1)) * samples * REGION_BYTES_PER_PIXEL);
+    region = Math.max(region, guide + Math.min(px * 2, refinerPx * (run.validation ? 2 : 1)) * samples * REGION_BYTES_PER_PIXEL);
   }
   return estimateFullBytes(w, h, c, samples) + region + (fits ? FIT_BYTES : 0);
 }

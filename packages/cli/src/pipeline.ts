@@ -11,7 +11,7 @@ import {
   CancelledError, ConfigError, Diff2sContainer, Guide, GuideContext, InputError, Logger, NoiseSchedule, Rng, Sampler, Tensor4,
   createContainer, erodeMask, isGreyContent, knownPixelViolations, toChannels,
 } from '@diff2s/core';
-import { defineUNet, engineModule, receptiveField, resolveUNetConfig } from '@diff2s/engine';
+import { defineUNet, engineModule, receptiveField } from '@diff2s/engine';
 import { guidesModule } from '@diff2s/guides';
 import {
   checkRefinerSampler, inpaint, judgeOnValidation, judgeRefinement, refine, transferDetail, validationHole, type GuardVerdict,
@@ -186,7 +186,7 @@ export async function createPipeline(config: unknown, options: CreatePipelineOpt
     const footprint: RunFootprint = {
       cpuGuide: WORKER_GUIDES.has(guideType),
       refiner: !refinerCfg ? 'none' : !refinerCfg.crop ? 'whole'
-        : (fixed ? fixed.model.receptiveField : receptiveField(defineUNet(resolveUNetConfig({ preset: 'frugal' } as never)))) ?? 'whole',
+        : (fixed ? fixed.model.receptiveField : receptiveField(defineUNet('frugal'))) ?? 'whole',
       validation: !!refinerCfg?.guard && refinerCfg.guardMethod === 'validate',
     };
     const run = (req: PipelineRunRequest) => runHd(req, cfg, multiple, !!fit || !!guideFit, footprint, (sub) => runPipeline({
